@@ -1,0 +1,109 @@
+"""Domain types of the ingestion pipeline, in one place: pages, blocks, chunks, reports, manifest."""
+
+from __future__ import annotations
+
+from enum import Enum
+
+from pydantic import BaseModel, Field
+
+
+class Page(BaseModel):
+    """The text of one page as loaded (1-based page number, printed label if the file has one)."""
+
+    number: int = Field(ge=1)
+    label: str = ""
+    text: str
+
+
+class Line(BaseModel):
+    """One cleaned line with the page it stands on."""
+
+    text: str
+    page: int
+    indented: bool = False
+    page_break: bool = False  # the blank that stands for a page break, not a paragraph break
+
+
+class BlockKind(str, Enum):
+    heading = "heading"
+    paragraph = "paragraph"
+    bullet = "bullet"
+    caption = "caption"  # "Afbeelding 3.1 ...", "Tabel 2 ...", "Figuur 1 ..."
+    source_line = "source_line"  # "Bron: ..."
+    box = "box"  # "Box 2.1 ..." (a heading that opens a box)
+
+
+class Block(BaseModel):
+    kind: BlockKind
+    text: str
+    page_start: int
+    page_end: int
+    level: int = 0  # heading depth; 0 for non-headings
+    section_path: list[str] = Field(default_factory=list)
+
+
+class Chunk(BaseModel):
+    """A passage of one source, cut along its sections; the unit of retrieval and citation."""
+
+    id: str
+    source_id: str
+    index: int
+    page_start: int
+    page_end: int
+    section: str
+    section_path: list[str]
+    text: str
+
+    @property
+    def section_path_text(self) -> str:
+        return " > ".join(self.section_path)
+
+
+class SourceFailure(BaseModel):
+    source_id: str
+    error: str
+
+
+class IngestReport(BaseModel):
+    """What `marktwijzer ingest --json` prints."""
+
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    failed: list[SourceFailure] = Field(default_factory=list)
+    chunks: int = 0
+    seconds: float = 0.0
+    embedded: int = Field(0, description="Chunks embedded in this run (0 when nothing changed).")
+    generation: str = ""
+
+    @property
+    def partial(self) -> bool:
+        return bool(self.failed)
+
+
+class IndexedSource(BaseModel):
+    """The manifest's record of one indexed source."""
+
+    id: str
+    title: str
+    sha256: str
+    fingerprint: str
+    pages: int
+    chunks: int
+    chunk_ids: list[str]
+    indexed_at: str
+
+
+class Manifest(BaseModel):
+    """What one index generation holds; written last, so its presence means the generation is whole."""
+
+    generation: str
+    created_at: str
+    embedding: str
+    embedding_dim: int
+    pipeline_version: str
+    sources: dict[str, IndexedSource] = Field(default_factory=dict)
+
+    def chunk_ids(self) -> list[str]:
+        return [chunk_id for source in self.sources.values() for chunk_id in source.chunk_ids]

@@ -1,0 +1,295 @@
+"""The ingest run: registry -> (load, clean, structure, chunk) per changed source -> new generation.
+
+Unchanged sources (same file hash, same registry metadata, same pipeline and model) are not even
+parsed. Changed sources go through LangChain's indexing API with a SQL record manager, which
+embeds only chunks it has not stored before and deletes the source's stale ones. Withdrawn or
+deleted sources are removed through the same record manager. Nothing touches the serving
+generation: see ingest.store.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from langchain_chroma import Chroma
+from langchain_classic.indexes import SQLRecordManager
+from langchain_core.documents import Document
+from langchain_core.indexing import index as langchain_index
+
+from ingest.chunk import build_chunks
+from ingest.clean import clean_pages
+from ingest.embed import Embedder, LangChainEmbeddings, get_embedder
+from ingest.lexical import LexicalIndex
+from ingest.loaders import LoadError, load_file
+from ingest.models import Chunk, IndexedSource, IngestReport, Manifest, SourceFailure
+from ingest.registry import Registry, SourceEntry, duplicate_ids, load_registry
+from ingest.settings import Settings
+from ingest.store import (
+    COLLECTION,
+    Generation,
+    chroma_client,
+    collect_garbage,
+    current_generation,
+    ingest_lock,
+    new_generation,
+    publish,
+    release_chroma,
+)
+from ingest.structure import build_blocks
+
+log = logging.getLogger(__name__)
+
+# Bump when cleaning, structure or chunking changes what a source turns into: forces a re-parse.
+PIPELINE_VERSION = "2025.11.3"
+
+Progress = Callable[[str, int, int], None]  # (message, done, total)
+
+
+class IngestError(RuntimeError):
+    """The ingest as a whole could not run (the previous index keeps serving)."""
+
+
+@dataclass
+class ParsedSource:
+    entry: SourceEntry
+    sha256: str
+    fingerprint: str
+    pages: int
+    chunks: list[Chunk]
+
+
+def file_sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def metadata_salt(entry: SourceEntry) -> str:
+    """Hash of the registry fields stored with every chunk (status excluded: it is not stored)."""
+    fields = entry.model_dump(mode="json", exclude={"status", "url"})
+    return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def fingerprint(entry: SourceEntry, sha256: str, settings: Settings, embedder_name: str) -> str:
+    parts = [sha256, metadata_salt(entry), PIPELINE_VERSION, str(settings.max_chunk_chars), embedder_name]
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:24]
+
+
+def parse_source(entry: SourceEntry, settings: Settings, embedder_name: str) -> ParsedSource:
+    """Load and cut one source. Raises LoadError with a message for the trainer."""
+    path = settings.corpus_dir / entry.file
+    if not path.is_file():
+        raise LoadError(f"file not found: {entry.file} (in {settings.corpus_dir})")
+    pages = load_file(path)
+    sha256 = file_sha256(path.read_bytes())
+    blocks = build_blocks(clean_pages(pages))
+    chunks = build_chunks(entry.id, blocks, settings.max_chunk_chars, salt=metadata_salt(entry))
+    if not chunks:
+        raise LoadError("no text left after cleaning; nothing to index")
+    return ParsedSource(entry, sha256, fingerprint(entry, sha256, settings, embedder_name), len(pages), chunks)
+
+
+def embedding_text(entry: SourceEntry, chunk: Chunk) -> str:
+    """What is embedded and BM25-indexed: title and section path give a passage its context."""
+    return f"{entry.title}\n{chunk.section_path_text}\n{chunk.text}"
+
+
+def to_document(entry: SourceEntry, chunk: Chunk) -> Document:
+    content = embedding_text(entry, chunk)
+    return Document(
+        id=chunk.id,
+        page_content=content,
+        metadata={
+            "chunk_id": chunk.id,
+            "source_id": entry.id,
+            "title": entry.title,
+            "publisher": entry.publisher,
+            "edition": entry.edition,
+            "type": entry.type.value,
+            "regions": "|".join(entry.regions),
+            "page_start": chunk.page_start,
+            "page_end": chunk.page_end,
+            "section": chunk.section,
+            "section_path": chunk.section_path_text,
+            "chunk_index": chunk.index,
+            "text_offset": len(content) - len(chunk.text),
+        },
+    )
+
+
+def _chunk_key(document: Document) -> str:
+    return str(document.metadata["chunk_id"])
+
+
+def _registry_or_fail(settings: Settings) -> Registry:
+    try:
+        return load_registry(settings.registry_path)
+    except ValueError as exc:
+        raise IngestError(str(exc)) from exc
+
+
+def run_ingest(settings: Settings, rebuild: bool = False, progress: Progress | None = None) -> IngestReport:
+    """Bring the index in line with the approved sources. See the module docstring."""
+    started = time.perf_counter()
+    notify = progress or (lambda message, done, total: None)
+    registry = _registry_or_fail(settings)
+    index_dir = settings.index_dir
+    with ingest_lock(index_dir):
+        embedder = get_embedder(settings.embedding, settings.embedding_threads)
+        base = current_generation(index_dir)
+        previous = base.read_manifest() if base else None
+        if previous and (previous.embedding != embedder.name or previous.embedding_dim != embedder.dim):
+            log.warning("embedding model changed (%s -> %s): rebuilding the index", previous.embedding, embedder.name)
+            rebuild = True
+        if rebuild:
+            base, previous = None, None
+        report = IngestReport()
+        plan = _plan(registry, settings, embedder.name, previous, report, notify)
+        changed, removed = plan
+        if not changed and not removed and base is not None:
+            report.chunks = sum(s.chunks for s in previous.sources.values()) if previous else 0
+            report.generation = base.name
+            report.seconds = round(time.perf_counter() - started, 3)
+            return report  # nothing to do: the serving generation stays as it is
+        generation = new_generation(index_dir, base)
+        try:
+            manifest = _apply(generation, previous, changed, removed, embedder, report, notify)
+            publish(index_dir, generation, manifest)
+        finally:
+            release_chroma(generation.chroma_dir)
+        collect_garbage(index_dir, settings.keep_generations)
+        report.chunks = sum(s.chunks for s in manifest.sources.values())
+        report.generation = generation.name
+        report.seconds = round(time.perf_counter() - started, 3)
+        return report
+
+
+def _plan(
+    registry: Registry,
+    settings: Settings,
+    embedder_name: str,
+    previous: Manifest | None,
+    report: IngestReport,
+    notify: Progress,
+) -> tuple[list[ParsedSource], list[str]]:
+    """Decide per source: unchanged, changed (parsed now), failed, or to be removed."""
+    indexed = previous.sources if previous else {}
+    duplicates = duplicate_ids(registry)
+    approved = registry.approved()
+    changed: list[ParsedSource] = []
+    keep: set[str] = set()
+    for done, entry in enumerate(approved):
+        notify(f"lezen: {entry.id}", done, len(approved))
+        if entry.id in duplicates:
+            report.failed.append(SourceFailure(source_id=entry.id, error="duplicate id in the registry; give each source its own id"))
+            keep.add(entry.id)
+            continue
+        path = settings.corpus_dir / entry.file
+        old = indexed.get(entry.id)
+        try:
+            if old is not None and path.is_file():
+                sha = file_sha256(path.read_bytes())
+                if old.fingerprint == fingerprint(entry, sha, settings, embedder_name):
+                    report.unchanged += 1
+                    keep.add(entry.id)
+                    continue
+            changed.append(parse_source(entry, settings, embedder_name))
+            keep.add(entry.id)
+        except (LoadError, OSError) as exc:
+            message = str(exc)
+            if old is not None:
+                message += " (the previously indexed version stays in the index)"
+            report.failed.append(SourceFailure(source_id=entry.id, error=message))
+            keep.add(entry.id)  # a broken new version never removes the working old one
+            log.warning("source %s failed: %s", entry.id, message)
+    notify("lezen klaar", len(approved), len(approved))
+    removed = [source_id for source_id in indexed if source_id not in keep]
+    return changed, removed
+
+
+def _apply(
+    generation: Generation,
+    previous: Manifest | None,
+    changed: list[ParsedSource],
+    removed: list[str],
+    embedder: Embedder,
+    report: IngestReport,
+    notify: Progress,
+) -> Manifest:
+    """Write the changes into the working generation and return its manifest (not yet published)."""
+    client = chroma_client(generation.chroma_dir)
+    store = Chroma(
+        collection_name=COLLECTION,
+        embedding_function=LangChainEmbeddings(embedder),
+        client=client,
+        collection_metadata={"hnsw:space": "cosine"},
+    )
+    records = SQLRecordManager(namespace=f"chroma/{COLLECTION}", db_url=f"sqlite:///{generation.records_path}")
+    records.create_schema()
+    now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    sources = dict(previous.sources) if previous else {}
+
+    for source_id in removed:
+        keys = records.list_keys(group_ids=[source_id])
+        if keys:
+            store.delete(ids=keys)
+            records.delete_keys(keys)
+        sources.pop(source_id, None)
+        report.removed += 1
+
+    total = sum(len(parsed.chunks) for parsed in changed)
+    done = 0
+    for parsed in changed:
+        notify(f"indexeren: {parsed.entry.id}", done, total)
+        documents = [to_document(parsed.entry, chunk) for chunk in parsed.chunks]
+        result = langchain_index(
+            documents,
+            records,
+            store,
+            cleanup="incremental",
+            source_id_key="source_id",
+            key_encoder=_chunk_key,
+            batch_size=64,
+        )
+        report.embedded += result["num_added"] + result["num_updated"]
+        if parsed.entry.id in sources:
+            report.updated += 1
+        else:
+            report.added += 1
+        sources[parsed.entry.id] = IndexedSource(
+            id=parsed.entry.id,
+            title=parsed.entry.title,
+            sha256=parsed.sha256,
+            fingerprint=parsed.fingerprint,
+            pages=parsed.pages,
+            chunks=len(parsed.chunks),
+            chunk_ids=[chunk.id for chunk in parsed.chunks],
+            indexed_at=now,
+        )
+        done += len(parsed.chunks)
+    notify("indexeren klaar", total, total)
+
+    stored = store.get(include=["documents"])
+    ids, texts = stored["ids"], stored["documents"]
+    lexical = LexicalIndex.build(ids, texts)
+    lexical.save(generation.bm25_dir)
+
+    manifest = Manifest(
+        generation=generation.name,
+        created_at=now,
+        embedding=embedder.name,
+        embedding_dim=embedder.dim,
+        pipeline_version=PIPELINE_VERSION,
+        sources=sources,
+    )
+    expected = set(manifest.chunk_ids())
+    if set(ids) != expected or len(ids) != len(expected):
+        raise IngestError(
+            f"index check failed: Chroma holds {len(ids)} chunks, the manifest lists {len(expected)}; "
+            "the previous index stays in place"
+        )
+    return manifest

