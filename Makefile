@@ -1,0 +1,56 @@
+# Marktwijzer. Two commands matter: `make run` (set up, ingest the shipped corpus, start API + UI)
+# and `make test` (set up, run the tests). See README.md.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+API_HOST ?= 127.0.0.1
+API_PORT ?= 8000
+UI_PORT ?= 8501
+
+# Offline and quiet before anything imports transformers, huggingface_hub or chromadb.
+export HF_HUB_OFFLINE=1
+export TRANSFORMERS_OFFLINE=1
+export HF_HUB_DISABLE_TELEMETRY=1
+export ANONYMIZED_TELEMETRY=False
+export TOKENIZERS_PARALLELISM=false
+export OMP_WAIT_POLICY=PASSIVE
+
+.PHONY: setup ingest run serve ui test bench eval clean
+
+setup: $(VENV)/.installed
+
+# torch first: pinned to the local CPU wheel, so nothing later pulls the CUDA build.
+$(VENV)/.installed: requirements.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --disable-pip-version-check -q torch==2.13.0
+	$(BIN)/pip install --disable-pip-version-check -q -r requirements.txt
+	$(BIN)/pip install --disable-pip-version-check -q --no-deps -e .
+	touch $@
+
+ingest: setup
+	$(BIN)/marktwijzer ingest
+
+run: ingest
+	@echo "Starting API on http://$(API_HOST):$(API_PORT) and UI on http://127.0.0.1:$(UI_PORT) (Ctrl-C stops both)"
+	@$(BIN)/marktwijzer serve --host $(API_HOST) --port $(API_PORT) & api=$$!; \
+	trap "kill $$api 2>/dev/null" EXIT INT TERM; \
+	$(BIN)/marktwijzer ui --port $(UI_PORT)
+
+serve: setup
+	$(BIN)/marktwijzer serve --host $(API_HOST) --port $(API_PORT)
+
+ui: setup
+	$(BIN)/marktwijzer ui --port $(UI_PORT)
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+bench: setup
+	$(BIN)/python -m benchmarks.run
+
+eval: setup
+	$(BIN)/python -m benchmarks.retrieval_eval evals/dev.jsonl evals/own.jsonl
+
+clean:
+	rm -rf data benchmarks/results .pytest_cache

