@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from functools import lru_cache
 from pathlib import Path
 from typing import Protocol
@@ -97,9 +98,13 @@ class LangChainEmbeddings(Embeddings):
 
     def __init__(self, embedder: Embedder) -> None:
         self.embedder = embedder
+        self.seconds = 0.0  # time spent embedding passages through this adapter (for ingest reports)
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        return self.embedder.embed_passages(list(texts)).tolist()
+        started = time.perf_counter()
+        vectors = self.embedder.embed_passages(list(texts)).tolist()
+        self.seconds += time.perf_counter() - started
+        return vectors
 
     def embed_query(self, text: str) -> list[float]:
         return self.embedder.embed_query(text).tolist()

@@ -76,6 +76,7 @@ class IngestReport(BaseModel):
     seconds: float = 0.0
     embedded: int = Field(0, description="Chunks embedded in this run (0 when nothing changed).")
     generation: str = ""
+    timings_s: dict[str, float] = Field(default_factory=dict, description="Seconds per stage.")
 
     @property
     def partial(self) -> bool:

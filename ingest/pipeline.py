@@ -148,8 +148,9 @@ def run_ingest(settings: Settings, rebuild: bool = False, progress: Progress | N
         if rebuild:
             base, previous = None, None
         report = IngestReport()
-        plan = _plan(registry, settings, embedder.name, previous, report, notify)
-        changed, removed = plan
+        stage = time.perf_counter()
+        changed, removed = _plan(registry, settings, embedder.name, previous, report, notify)
+        report.timings_s["parse"] = round(time.perf_counter() - stage, 3)
         if not changed and not removed and base is not None:
             report.chunks = sum(s.chunks for s in previous.sources.values()) if previous else 0
             report.generation = base.name
@@ -222,9 +223,11 @@ def _apply(
 ) -> Manifest:
     """Write the changes into the working generation and return its manifest (not yet published)."""
     client = chroma_client(generation.chroma_dir)
+    embeddings = LangChainEmbeddings(embedder)
+    stage = time.perf_counter()
     store = Chroma(
         collection_name=COLLECTION,
-        embedding_function=LangChainEmbeddings(embedder),
+        embedding_function=embeddings,
         client=client,
         collection_metadata={"hnsw:space": "cosine"},
     )
@@ -272,11 +275,15 @@ def _apply(
         )
         done += len(parsed.chunks)
     notify("indexeren klaar", total, total)
+    report.timings_s["embed"] = round(embeddings.seconds, 3)
+    report.timings_s["vector_store"] = round(time.perf_counter() - stage - embeddings.seconds, 3)
 
+    stage = time.perf_counter()
     stored = store.get(include=["documents"])
     ids, texts = stored["ids"], stored["documents"]
     lexical = LexicalIndex.build(ids, texts)
     lexical.save(generation.bm25_dir)
+    report.timings_s["lexical"] = round(time.perf_counter() - stage, 3)
 
     manifest = Manifest(
         generation=generation.name,
