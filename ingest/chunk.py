@@ -47,6 +47,9 @@ def _split_long(unit: _Unit, max_chars: int) -> list[_Unit]:
     pieces: list[str] = []
     current = ""
     for sentence in split_sentences(unit.text):
+        if len(sentence) > max_chars and current:
+            pieces.append(current)  # keep the text in order before cutting the long one
+            current = ""
         while len(sentence) > max_chars:  # a "sentence" longer than a chunk: a table run together
             cut = sentence.rfind(" ", 0, max_chars)
             cut = cut if cut > max_chars // 2 else max_chars
@@ -129,7 +132,8 @@ def _pack(units: list[_Unit], max_chars: int) -> list[list[_Unit]]:
         if current and size + len(piece.text) + 1 > max_chars:
             packs.append(current)
             current, size = [], 0
-            if piece.kind is BlockKind.bullet and lead_in is not None and len(lead_in.text) < max_chars // 3:
+            carried = len(lead_in.text) + len(piece.text) + 2 if lead_in is not None else max_chars + 1
+            if piece.kind is BlockKind.bullet and lead_in is not None and carried <= max_chars:
                 current, size = [lead_in], len(lead_in.text) + 1
         current.append(piece)
         size += len(piece.text) + 1

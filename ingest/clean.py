@@ -28,10 +28,10 @@ def normalise_text(text: str) -> str:
     text = unicodedata.normalize("NFC", text)
     for ligature, plain in LIGATURES.items():
         text = text.replace(ligature, plain)
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
     text = INVISIBLE.sub("", text)
     text = SPACE_LIKE.sub(" ", text)
-    text = CONTROL.sub(" ", text)
-    return text.replace("\r\n", "\n").replace("\r", "\n")
+    return CONTROL.sub(" ", text)
 
 
 def _shape(line: str) -> str:

@@ -4,6 +4,7 @@ folder as the alternative. Models load once per process (cached handle) and neve
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from functools import lru_cache
@@ -65,7 +66,7 @@ class SentenceTransformerEmbedder:
         self._model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
         self.name = f"sentence-transformers:{path.name}"
         self.dim = int(self._model.get_embedding_dimension())
-        self._e5 = "e5" in path.name.lower()
+        self._e5 = re.search(r"(?:^|[^a-z0-9])e5(?:[^a-z0-9]|$)", path.name.lower()) is not None
 
     def _encode(self, texts: list[str]) -> np.ndarray:
         vectors = self._model.encode(texts, batch_size=32, normalize_embeddings=True, show_progress_bar=False)

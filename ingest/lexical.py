@@ -14,7 +14,9 @@ import Stemmer
 from bm25s.stopwords import STOPWORDS_DUTCH
 
 # Numbers keep their Dutch notation as one token ("9.500", "3,5"), words are letter runs.
-TOKEN = re.compile(r"\d+(?:[.,]\d+)*|[^\W\d_]+(?:['’][^\W\d_]+)?", re.UNICODE)
+TOKEN = re.compile(r"\d+(?:[.,]\d+)*|[^\W\d_]+", re.UNICODE)
+APOSTROPHE_S = re.compile(r"(?<=[^\W\d_])['’`´]s\b")  # "regio’s" -> "regio" (plural after a vowel)
+APOSTROPHE = re.compile(r"(?<=[^\W\d_])['’`´](?=[^\W\d_])")  # "zzp'ers" -> "zzpers"
 STOPWORDS = frozenset(STOPWORDS_DUTCH)
 IDS_FILE = "ids.json"
 
@@ -26,7 +28,7 @@ def _stemmer() -> Stemmer.Stemmer:
 
 def _fold(text: str) -> str:
     """Lower case without diacritics, so 'financiële' and 'financiele' meet."""
-    decomposed = unicodedata.normalize("NFKD", text.lower())
+    decomposed = unicodedata.normalize("NFKD", APOSTROPHE.sub("", APOSTROPHE_S.sub("", text.lower())))
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
 

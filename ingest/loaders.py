@@ -9,7 +9,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 from pypdf import PdfReader
-from pypdf.errors import FileNotDecryptedError, PdfReadError, PyPdfError
+from pypdf.errors import FileNotDecryptedError
 
 from ingest.models import Page
 
@@ -27,7 +27,7 @@ Loader = Callable[[bytes], list[Page]]
 
 def sniff_kind(data: bytes, name: str = "") -> str:
     """'pdf', 'html' or 'text'. Table kinds ('csv', 'xlsx') can be added to LOADERS later."""
-    head = data[:1024].lstrip()
+    head = data[:1024].removeprefix(b"\xef\xbb\xbf").lstrip()
     if data[:1024].find(b"%PDF-") != -1:
         return "pdf"
     if head[:2] == b"PK":
@@ -55,7 +55,7 @@ def load_pdf(data: bytes) -> list[Page]:
         raise
     except FileNotDecryptedError as exc:
         raise LoadError("the PDF is encrypted (password-protected); upload an unprotected copy") from exc
-    except (PdfReadError, PyPdfError, ValueError, KeyError, TypeError, AttributeError, IndexError, OSError) as exc:
+    except Exception as exc:  # pypdf raises many types on damaged files (even NotImplementedError)
         raise LoadError(f"the PDF is corrupt or truncated and cannot be read ({type(exc).__name__}: {exc})") from exc
     if not pages:
         raise LoadError("the PDF has no pages")
@@ -107,7 +107,7 @@ def load_text(data: bytes) -> list[Page]:
 class _HTMLText(HTMLParser):
     """Visible text of an HTML page; headings become Markdown headings, blocks become lines."""
 
-    SKIP = {"script", "style", "noscript", "template", "svg", "head"}
+    SKIP = {"script", "style", "noscript", "template", "svg", "title"}
     BLOCKS = {"p", "div", "section", "article", "br", "tr", "table", "ul", "ol", "header", "footer"}
 
     def __init__(self) -> None:

@@ -46,7 +46,7 @@ from ingest.structure import build_blocks
 log = logging.getLogger(__name__)
 
 # Bump when cleaning, structure or chunking changes what a source turns into: forces a re-parse.
-PIPELINE_VERSION = "2025.11.3"
+PIPELINE_VERSION = "2025.11.4"
 
 Progress = Callable[[str, int, int], None]  # (message, done, total)
 
@@ -200,8 +200,8 @@ def _plan(
                     continue
             changed.append(parse_source(entry, settings, embedder_name))
             keep.add(entry.id)
-        except (LoadError, OSError) as exc:
-            message = str(exc)
+        except Exception as exc:  # one broken source must never stop the others
+            message = str(exc) if isinstance(exc, (LoadError, OSError)) else f"unexpected error: {type(exc).__name__}: {exc}"
             if old is not None:
                 message += " (the previously indexed version stays in the index)"
             report.failed.append(SourceFailure(source_id=entry.id, error=message))

@@ -128,10 +128,10 @@ class Vocabulary:
         if not head or not tail:
             return f"{left} {right}" if not left.endswith("-") else f"{left}{right}"
         left_word, right_word = head.group(1), tail.group(1)
-        if right_word.lower() in CONJUNCTIONS or not right_word[0].islower():
-            return f"{left} {right}"  # "bij- en omscholing", "Noord-\nNederland"? (upper: keep hyphen)
-        if left_word[-1].isupper() or left_word[-1].isdigit():
-            return f"{left}{right}"  # "AI-\nbeveiliging" -> "AI-beveiliging"
+        if right_word.lower() in CONJUNCTIONS:
+            return f"{left} {right}"  # "bij- en omscholing"
+        if not right_word[0].islower() or left_word[-1].isupper() or left_word[-1].isdigit():
+            return f"{left}{right}"  # "Noord-Nederland", "2024-2027", "AI-beveiliging": a real hyphen
         joined = (left_word + right_word).lower()
         hyphenated = f"{left_word}-{right_word}".lower()
         if hyphenated in self.words and joined not in self.words:
@@ -147,10 +147,7 @@ def _join_lines(lines: list[str], vocabulary: Vocabulary) -> str:
         if not text:
             text = line
         elif previous.endswith("-") and len(previous) > 1 and previous[-2].isalnum():
-            if not line[:1].isupper():
-                text = vocabulary.join(text, line)
-            else:
-                text = f"{text}{line}" if previous[-2].isupper() else f"{text} {line}"
+            text = vocabulary.join(text, line)
         elif len(previous) < SHORT_LINE and _starts_upper(line) and not previous.endswith((",", "-")):
             text = f"{text}\n{line}"
         else:

@@ -1,0 +1,230 @@
+"""The assistant: question -> analysis -> retrieval -> answerable? -> extractive answer (Answer contract)."""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+
+from assistant import prompts
+from assistant.compose import (
+    NUMBER,
+    SentenceQuality,
+    Unit,
+    coverage,
+    idf_table,
+    score_units,
+    select_units,
+    split_units,
+)
+from assistant.question import Intent, QuestionAnalysis, QuestionAnalyzer
+from assistant.retrieve import Filters, HybridRetriever, Passage
+from assistant.types import Answer, Citation, HistoryTurn
+from ingest.embed import get_embedder
+from ingest.registry import Registry, SourceEntry, load_registry
+from ingest.settings import Settings
+from ingest.store import current_generation, open_index
+
+log = logging.getLogger(__name__)
+
+MAX_QUESTION_CHARS = 2000
+RETRIEVE_K = 8
+MIN_COVERAGE = 0.34  # share of the question's topic weight the best sentence must carry
+
+
+@dataclass
+class Decision:
+    refuse: bool
+    reason: str = ""
+
+
+class Assistant:
+    """Loads the index, embedder and registry once; answers many questions (thread-safe reads)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._lock = threading.Lock()
+        self._generation = ""
+        self._load()
+
+    def _load(self) -> None:
+        registry = load_registry(self.settings.registry_path)
+        handle = open_index(self.settings.index_dir)
+        embedder = get_embedder(self.settings.embedding, self.settings.embedding_threads)
+        indexed = set(handle.manifest.sources)
+        self.entries: dict[str, SourceEntry] = {e.id: e for e in registry.sources if e.id in indexed}
+        region_sources: dict[str, set[str]] = {}
+        for entry in self.entries.values():
+            for name in [*entry.regions, *entry.municipalities, *entry.provinces]:
+                region_sources.setdefault(name, set()).add(entry.id)
+        self.analyzer = QuestionAnalyzer(list(self.entries.values()))
+        self.retriever = HybridRetriever(handle, embedder, region_sources)
+        texts = [p.text for p in self.retriever.passages.values()]
+        self.idf, vocabulary = idf_table(texts)
+        self.quality = SentenceQuality(vocabulary)
+        self.corpus_years = {int(y) for text in texts for y in re.findall(r"\b(19[5-9]\d|20\d\d)\b", text)}
+        self._generation = handle.generation.name
+        log.info("assistant ready on generation %s (%d passages)", self._generation, len(texts))
+
+    def refresh(self) -> None:
+        """Follow a new index generation published by an ingest (cheap check per question)."""
+        generation = current_generation(self.settings.index_dir)
+        if generation is not None and generation.name != self._generation:
+            with self._lock:
+                if generation.name != self._generation:
+                    self._load()
+
+    # -- answering -----------------------------------------------------------------------------
+
+    def ask(
+        self,
+        question: str,
+        history: list[HistoryTurn] | None = None,
+        filters: Filters | None = None,
+        request_id: str | None = None,
+    ) -> Answer:
+        started = time.perf_counter()
+        question = (question or "").strip()
+        if not question:
+            raise ValueError("de vraag is leeg")
+        if len(question) > MAX_QUESTION_CHARS:
+            raise ValueError(f"de vraag is te lang (meer dan {MAX_QUESTION_CHARS} tekens)")
+        self.refresh()
+        analysis = self.analyzer.analyze(question, history)
+        early = self._refuse_before_retrieval(analysis)
+        if early.refuse:
+            return self._refusal(question, early.reason, request_id, started, {})
+        t0 = time.perf_counter()
+        passages = self.retriever.search(analysis.retrieval_text, analysis, k=RETRIEVE_K, filters=filters)
+        self._boost_named_sources(passages, analysis)
+        timings = {"retrieve": (time.perf_counter() - t0) * 1000}
+        t1 = time.perf_counter()
+        units = [unit for rank, passage in enumerate(passages) for unit in split_units(passage, rank)]
+        score_units(units, analysis, self.idf)
+        chosen = select_units(units, analysis, self.quality)
+        decision = self._decide(analysis, passages, chosen)
+        if decision.refuse:
+            return self._refusal(question, decision.reason, request_id, started, timings)
+        answer = self._compose(question, chosen, request_id)
+        timings["compose"] = (time.perf_counter() - t1) * 1000
+        timings["total"] = (time.perf_counter() - started) * 1000
+        answer.timings_ms = {k: round(v, 1) for k, v in timings.items()}
+        return answer
+
+    def _boost_named_sources(self, passages: list[Passage], analysis: QuestionAnalysis) -> None:
+        """'volgens het magazine', 'RiB Amersfoort', 'de handreiking': prefer the source named."""
+        named = prompts.named_sources(analysis.text, self.entries.values())
+        if named:
+            for passage in passages:
+                if passage.source_id in named:
+                    passage.score = min(1.0, passage.score * 1.5 + 0.2)
+            passages.sort(key=lambda p: -p.score)
+
+    # -- refusing ------------------------------------------------------------------------------
+
+    def _refuse_before_retrieval(self, analysis: QuestionAnalysis) -> Decision:
+        if analysis.personal_data:
+            return Decision(True, prompts.REFUSE_PERSONAL)
+        if analysis.own_forecast:
+            return Decision(True, prompts.REFUSE_FORECAST)
+        if not analysis.terms and not analysis.places:
+            return Decision(True, prompts.REFUSE_NO_TOPIC)
+        missing_years = [y for y in analysis.years if y not in self.corpus_years]
+        if missing_years:
+            return Decision(True, prompts.REFUSE_YEAR)
+        return Decision(False)
+
+    def _decide(self, analysis: QuestionAnalysis, passages: list[Passage], chosen: list[Unit]) -> Decision:
+        if not passages or not chosen:
+            return Decision(True, prompts.REFUSE_NOT_FOUND)
+        texts = " ".join(p.text for p in passages).lower()
+        for place in analysis.places:
+            if not place.covered_by and place.name.lower() not in texts:
+                return Decision(True, prompts.REFUSE_PLACE)
+        for municipality in analysis.municipality_asked:
+            covered = any(municipality.lower() == m.lower() for e in self.entries.values() for m in e.municipalities)
+            if not covered and f"gemeente {municipality.lower()}" not in texts:
+                return Decision(True, prompts.REFUSE_PLACE)
+        chosen_text = " ".join(u.text for u in chosen)
+        for year in analysis.years:
+            if str(year) not in texts:
+                return Decision(True, prompts.REFUSE_YEAR)
+        best = max(coverage(u, analysis, self.idf) for u in chosen)
+        if best < MIN_COVERAGE:
+            return Decision(True, prompts.REFUSE_NOT_FOUND)
+        if analysis.intent is Intent.figure and not NUMBER.search(chosen_text) and not re.search(
+            r"\b(?:driekwart|helft|derde|kwart|twee keer|verdubbel)", chosen_text, re.I
+        ):
+            return Decision(True, prompts.REFUSE_NO_FIGURE)
+        return Decision(False)
+
+    def _refusal(self, question: str, reason: str, request_id: str | None, started: float, timings: dict) -> Answer:
+        timings = {**timings, "total": (time.perf_counter() - started) * 1000}
+        text = prompts.refusal_text(reason, self.entries.values())
+        return Answer(
+            id=request_id, question=question, answer=text, refused=True,
+            timings_ms={k: round(v, 1) for k, v in timings.items()},
+        )
+
+    # -- composing -----------------------------------------------------------------------------
+
+    def _compose(self, question: str, chosen: list[Unit], request_id: str | None) -> Answer:
+        numbers: dict[str, int] = {}
+        citations: list[Citation] = []
+        for unit in chosen:
+            passage = unit.passage
+            if passage.chunk_id not in numbers:
+                numbers[passage.chunk_id] = len(numbers) + 1
+                citations.append(
+                    Citation(
+                        n=numbers[passage.chunk_id], source_id=passage.source_id, title=passage.title,
+                        publisher=passage.publisher, edition=passage.edition, page=passage.page_start,
+                        page_end=passage.page_end if passage.page_end != passage.page_start else None,
+                        section=passage.section, text=passage.text, score=passage.score,
+                        chunk_id=passage.chunk_id,
+                    )
+                )
+        # Keep each passage's units together and in document order: reads like the source.
+        first_seen = {chunk_id: n for chunk_id, n in numbers.items()}
+        ordered = sorted(chosen, key=lambda u: (first_seen[u.passage.chunk_id], u.order))
+        parts: list[str] = []
+        introduced: set[str] = set()
+        for unit in ordered:
+            n = numbers[unit.passage.chunk_id]
+            text = unit.text.strip()
+            if unit.passage.source_id not in introduced:
+                cited = " ".join(c.text for c in citations if c.source_id == unit.passage.source_id)
+                entry = self.entries.get(unit.passage.source_id)
+                text = prompts.introduce(entry, unit.passage, cited, text)
+                introduced.add(unit.passage.source_id)
+            parts.append(prompts.with_marker(text, n, bullet=unit.kind == "bullet"))
+        answer_text = ""
+        for part in parts:
+            if not answer_text:
+                answer_text = part
+            elif part.startswith("•") or answer_text.endswith(":"):
+                answer_text += "\n" + part
+            else:
+                answer_text += ("\n" if answer_text.split("\n")[-1].startswith("•") else " ") + part
+        return Answer(id=request_id or uuid.uuid4().hex[:12], question=question, answer=answer_text,
+                      refused=False, citations=citations)
+
+
+_assistants: dict[tuple[str, str, str], Assistant] = {}
+_assistants_lock = threading.Lock()
+
+
+def get_assistant(settings: Settings) -> Assistant:
+    """One assistant per (data dir, corpus dir, embedding) per process: the cached index handle."""
+    key = (str(settings.data_dir.resolve()), str(settings.corpus_dir.resolve()), settings.embedding)
+    with _assistants_lock:
+        if key not in _assistants:
+            _assistants[key] = Assistant(settings)
+        return _assistants[key]
+
+
+def registry_for(settings: Settings) -> Registry:
+    return load_registry(settings.registry_path)

@@ -1,0 +1,216 @@
+"""Question understanding: places, period, sector synonyms, intent, and requests we must refuse.
+
+All of it is pattern-based and explainable; the result steers retrieval (query expansion, region
+boost, filters) and the answerability checks in `assistant.answer`.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import Enum
+
+from pydantic import BaseModel, Field
+
+from assistant.places import LABOUR_MARKET_REGIONS, MUNICIPALITIES, PROVINCES
+from assistant.types import HistoryTurn
+from ingest.lexical import tokenize
+from ingest.registry import SourceEntry
+
+
+class Intent(str, Enum):
+    figure = "figure"
+    trend = "trend"
+    advice = "advice"
+    procedure = "procedure"
+    definition = "definition"
+    comparison = "comparison"
+    general = "general"
+
+
+# Adviser shorthand -> words the sources use (added to the retrieval query, never shown).
+SYNONYMS: list[tuple[str, str]] = [
+    (r"\bzzp['’]?(?:ers?)?\b", "zelfstandigen zelfstandige zonder personeel"),
+    (r"\bww['’]?ers?\b", "WW-uitkering werkzoekenden met een WW-uitkering"),
+    (r"\bbijstand(?:sgerechtigden)?\b", "bijstandsuitkering bijstand"),
+    (r"\bwajong(?:ers)?\b", "Wajong-uitkering"),
+    (r"\bRiB\b", "Regio in Beeld"),
+    (r"\bafb\.?\b", "afbeelding"),
+    (r"\bt/m\b", "tot en met"),
+    (r"\bpersoneelstekort(?:en)?\b|\bgeen personeel\b|\bmoeilijk vervulbare\b", "personeelstekorten krapte werving oplossingen"),
+    (r"\bkrapte\b", "krappe arbeidsmarkt spanningsindicator vacatures per werkzoekende"),
+    (r"\bict['’]?ers\b", "ICT ICT-beroepen"),
+    (r"\bstatushouders?\b|\bvluchtelingen\b", "statushouders nieuwkomers asielzoekers"),
+    (r"\bpensioen(?:ering)?\b|\bvergrijzing\b", "pensionering vervangingsvraag vergrijzing"),
+    (r"\bouderen\b|\boudere werknemers\b", "ouderen 60 67 jaar vervangingsvraag"),
+    (r"\bneet\b|\bthuiszitters?\b", "NEET jongeren zonder werk of opleiding"),
+    (r"\bwerkgelegenheid\b", "banen werknemersbanen"),
+    (r"\bbanen\b", "werkgelegenheid werknemersbanen"),
+    (r"\bvacatures?\b", "openstaande vacatures"),
+    (r"\bwerklozen\b|\bwerkloosheid\b", "werkloosheid werklozen werkloze beroepsbevolking"),
+    (r"\bpsychisch\w*\b", "psychische aandoening begeleiding IPS"),
+    (r"\bzorg\b", "zorg & welzijn"),
+    (r"\bprognose\b|\bverwachting\b", "prognose naar verwachting tot 2027"),
+    (r"\bllo\b", "leven lang ontwikkelen"),
+    (r"\bdiploma\b", "diploma opleiding mbo"),
+    (r"\bmeerjarenagenda['’]?s?\b", "regionale meerjarenagenda Werkcentrum"),
+]
+
+PERSONAL_DATA = re.compile(
+    r"telefoonnummer|telefoon|06[- ]?\d|mailadres|e-?mail|\badres\b|woonadres|woonplaats|achternaam|"
+    r"geboortedatum|\bbsn\b|burgerservicenummer|privé|priveadres|\biban\b|waar woont",
+    re.IGNORECASE,
+)
+OWN_FORECAST = re.compile(
+    r"\bvoorspel\w*|\bwat denk (?:jij|je)\b|\bverwacht (?:jij|je)\b|\bjouw (?:verwachting|inschatting|prognose)\b|"
+    r"\bschat (?:jij|je)\b|\bwat wordt\b.*\bin 20[3-9]\d\b|\bhoe ziet\b.*\ber(?:\s\w+)? uit in 20\d\d",
+    re.IGNORECASE,
+)
+YEAR = re.compile(r"\b(19[5-9]\d|20[0-9]\d)\b")
+QUARTER = re.compile(r"\b(?:(eerste|tweede|derde|vierde)\s+kwartaal|[kq]([1-4]))\b", re.IGNORECASE)
+FOLLOW_UP = re.compile(r"^\s*(?:en|maar|ook)\b|^\s*(?:hoe zit (?:dat|het)|wat dan|idem)\b", re.IGNORECASE)
+GEMEENTE = re.compile(r"\bgemeente\s+([A-Z][\w'’-]+(?:\s[A-Z][\w'’-]+)?)")
+
+INTENT_PATTERNS: list[tuple[Intent, re.Pattern[str]]] = [
+    (Intent.comparison, re.compile(r"\bvergelijk\w*|\bverschil\w*|\bversus\b|\bvs\.?\b|\b(?:meer|minder|groter|kleiner|hoger|lager|sneller|langer)\b.*\b(?:dan|of)\b|\bof in\b|\bwelke sector\b.*\bmeer\b", re.I)),
+    (Intent.advice, re.compile(r"\bwat (?:adviseer|zeg|raad|kan|moet) ik\b|\bwaar kan ik\b|\bverwijzen\b|\bklant\b|\bwerkgever\b.*\b(?:wil|klaagt|zoekt|kan)\b|\bwerkzoekende\b.*\bwil\b|\btips?\b|\bhandvat", re.I)),
+    (Intent.procedure, re.compile(r"\bstappen\b|\bfasen?\b|\bhoe (?:is|wordt|werkt|moet|doe|pak)\b|\bwie (?:neemt|beslist|besluit)\b|\bwanneer moet\b|\bopgezet\b|\bproces\b|\buitgangspunten\b|\bcriteria\b|\bstartpunt\b", re.I)),
+    (Intent.figure, re.compile(r"\bhoeveel\b|\baantal\b|\bpercentage\b|\baandeel\b|\bwelk deel\b|\bhoe (?:groot|hoog|veel)\b|\bcijfers?\b|\bprognose\b|\bmet hoeveel\b", re.I)),
+    (Intent.trend, re.compile(r"\bontwikkel\w*|\bgestegen\b|\bgedaald\b|\bgroei\w*|\btrend\b|\btoename\b|\bafname\b|\bstijg\w*|\bdaal\w*", re.I)),
+    (Intent.definition, re.compile(r"\bwat (?:is|zijn|wordt|betekent)\b|\bwie (?:tellen|vallen|rekent)\b|\bdefinitie\b|\bbedoeld\b", re.I)),
+]
+PERCENT_WORDS = re.compile(r"\bpercentage\b|\baandeel\b|\bwelk deel\b|\bprocent\b|%|\bwelk percentage\b", re.I)
+
+
+class Place(BaseModel):
+    name: str
+    kind: str  # "region", "province", "municipality"
+    covered_by: list[str] = Field(default_factory=list, description="Source ids whose registry scope includes it.")
+
+
+class QuestionAnalysis(BaseModel):
+    original: str
+    text: str = Field(description="The question with follow-up context resolved.")
+    retrieval_text: str = Field(description="The text used for retrieval: question plus synonyms.")
+    places: list[Place] = Field(default_factory=list)
+    municipality_asked: list[str] = Field(default_factory=list, description="'gemeente X' in the question.")
+    years: list[int] = Field(default_factory=list)
+    quarters: list[int] = Field(default_factory=list)
+    intent: Intent = Intent.general
+    intents: list[Intent] = Field(default_factory=list)
+    wants_percentage: bool = False
+    own_forecast: bool = False
+    personal_data: bool = False
+    follow_up: bool = False
+    terms: list[str] = Field(default_factory=list, description="Stemmed content terms, places removed.")
+
+    @property
+    def sources_for_places(self) -> set[str]:
+        return {source for place in self.places for source in place.covered_by}
+
+
+def _place_patterns(entries: list[SourceEntry]) -> list[tuple[re.Pattern[str], Place]]:
+    """Longest names first, so 'Midden-Groningen' wins over 'Groningen'."""
+    places: dict[tuple[str, str], set[str]] = {}
+    for name in LABOUR_MARKET_REGIONS:
+        places.setdefault((name, "region"), set())
+    for name in PROVINCES:
+        places.setdefault((name, "province"), set())
+    for name in MUNICIPALITIES:
+        places.setdefault((name, "municipality"), set())
+    for entry in entries:
+        for name in entry.regions:
+            places.setdefault((name, "region"), set()).add(entry.id)
+        for name in entry.provinces:
+            places.setdefault((name, "province"), set()).add(entry.id)
+        for name in entry.municipalities:
+            places.setdefault((name, "municipality"), set()).add(entry.id)
+    # A name that is both a region and a municipality (Amersfoort, Groningen) is covered by either.
+    by_name: dict[str, set[str]] = {}
+    for (name, _), sources in places.items():
+        by_name.setdefault(name.lower(), set()).update(sources)
+    patterns = []
+    for (name, kind), _ in sorted(places.items(), key=lambda item: -len(item[0][0])):
+        pattern = re.compile(r"(?<![\w-])" + re.escape(name).replace(r"\ ", r"\s+") + r"(?![\w-])", re.IGNORECASE)
+        patterns.append((pattern, Place(name=name, kind=kind, covered_by=sorted(by_name[name.lower()]))))
+    return patterns
+
+
+class QuestionAnalyzer:
+    """Built once per registry (the place patterns); `analyze` is cheap."""
+
+    def __init__(self, entries: list[SourceEntry]) -> None:
+        self._places = _place_patterns(entries)
+
+    def find_places(self, text: str) -> list[Place]:
+        found: dict[str, Place] = {}
+        masked = text
+        for pattern, place in self._places:
+            if pattern.search(masked):
+                key = place.name.lower()
+                if key in found:  # "Groningen" as region and province: merge coverage
+                    merged = sorted(set(found[key].covered_by) | set(place.covered_by))
+                    found[key] = found[key].model_copy(update={"covered_by": merged})
+                else:
+                    found[key] = place
+                masked = pattern.sub(" ", masked)
+        return list(found.values())
+
+    def analyze(self, question: str, history: list[HistoryTurn] | None = None) -> QuestionAnalysis:
+        original = question.strip()
+        text = original
+        places = self.find_places(original)
+        follow_up = False
+        if history:
+            previous = history[-1].question
+            own_terms = [t for t in tokenize(_strip_places(original, places)) if len(t) > 2]
+            if FOLLOW_UP.match(original) or len(own_terms) <= 2:
+                follow_up = True
+                previous_places = self.find_places(previous)
+                base = _strip_places(previous, previous_places) if places else previous
+                text = f"{base} {original}"
+                if not places:
+                    places = previous_places
+        intents = [intent for intent, pattern in INTENT_PATTERNS if pattern.search(text)]
+        if len({p.name.lower() for p in places if p.covered_by}) >= 2 and Intent.comparison not in intents:
+            if re.search(r"\bof\b|\ben\b|\bvergeleken\b", text, re.I):
+                intents.insert(0, Intent.comparison)
+        intent = intents[0] if intents else Intent.general
+        quarters = []
+        for match in QUARTER.finditer(text):
+            word, digit = match.group(1), match.group(2)
+            quarters.append(int(digit) if digit else ["eerste", "tweede", "derde", "vierde"].index(word.lower()) + 1)
+        expansions = [extra for pattern, extra in SYNONYMS if re.search(pattern, text, re.IGNORECASE)]
+        terms = [t for t in tokenize(_strip_places(text, places)) if not t.isdigit() and t not in GENERIC_TERMS]
+        return QuestionAnalysis(
+            original=original,
+            text=text,
+            retrieval_text=" ".join([text, *expansions]),
+            places=places,
+            municipality_asked=[m.group(1) for m in GEMEENTE.finditer(text)],
+            years=sorted({int(y) for y in YEAR.findall(text)}),
+            quarters=quarters,
+            intent=intent,
+            intents=intents,
+            wants_percentage=bool(PERCENT_WORDS.search(text)),
+            own_forecast=bool(OWN_FORECAST.search(text)),
+            personal_data=bool(PERSONAL_DATA.search(text)),
+            follow_up=follow_up,
+            terms=list(dict.fromkeys(terms)),
+        )
+
+
+# Stems that carry no topic (question words, "regio", "volgens", ...): ignored for answerability.
+GENERIC_TERMS = set(
+    tokenize(
+        "hoeveel welke welk wat wie waar wanneer hoe waarom regio arbeidsmarktregio gemeente provincie "
+        "volgens bron rapport magazine handreiking eigenlijk precies ongeveer noemt geeft zegt laat zien "
+        "staan stonden stond er zijn was waren heeft hebben komen kunnen kan mag moet welke ook nog "
+        "graag vertel geef mij ik we jullie je u"
+    )
+)
+
+
+def _strip_places(text: str, places: list[Place]) -> str:
+    for place in places:
+        text = re.sub(re.escape(place.name), " ", text, flags=re.IGNORECASE)
+    return text

@@ -1,0 +1,50 @@
+"""The Answer contract (DESIGN.md) and the other typed values the assistant passes around.
+
+Field names here are read by other tools and by evaluation code we do not see: keep them stable.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+
+class Citation(BaseModel):
+    n: int = Field(ge=1, description="The [n] marker in the answer text.")
+    source_id: str
+    title: str
+    publisher: str
+    edition: str
+    page: int = Field(ge=1, description="First page of the passage.")
+    page_end: int | None = Field(None, description="Last page when the passage spans pages.")
+    section: str
+    text: str = Field(description="The passage as shown to the user.")
+    score: float = Field(description="Retrieval score (fused, 0..1).")
+    chunk_id: str = ""
+
+
+class Figure(BaseModel):
+    label: str
+    value: float
+    display: str
+    unit: str = ""
+    expression: str = ""
+    citations: list[int] = Field(default_factory=list)
+
+
+class Answer(BaseModel):
+    id: str | None = Field(None, description="Echo of the request id, if any.")
+    question: str
+    answer: str = Field(description="Dutch text with [n] markers.")
+    refused: bool = False
+    citations: list[Citation] = Field(default_factory=list)
+    figures: list[Figure] = Field(default_factory=list)
+    timings_ms: dict[str, float] = Field(default_factory=dict)
+    generator: str = "extractive"
+    verified: bool = True
+
+
+class HistoryTurn(BaseModel):
+    """One earlier turn of the conversation (for follow-up questions)."""
+
+    question: str
+    answer: str = ""
