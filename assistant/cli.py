@@ -254,6 +254,121 @@ def sources_withdraw(source_id: str) -> None:
     _set_status(source_id, SourceStatus.withdrawn)
 
 
+def _assistant(settings: Settings):  # noqa: ANN202
+    from assistant.answer import get_assistant
+
+    try:
+        return get_assistant(settings)
+    except IndexNotReady as exc:
+        raise _fail(str(exc)) from None
+
+
+def _print_answer(answer: Any) -> None:
+    out = Console()
+    out.print(answer.answer, markup=False, highlight=False)
+    if answer.citations:
+        out.print()
+        for citation in answer.citations:
+            pages = f"p. {citation.page}" + (f"-{citation.page_end}" if citation.page_end else "")
+            out.print(f"[{citation.n}] {citation.title} ({citation.publisher}), {pages}, {citation.section}",
+                      markup=False, highlight=False)
+    for figure in answer.figures:
+        out.print(f"= {figure.label}: {figure.display} ({figure.expression})", markup=False, highlight=False)
+
+
+@app.command("ask")
+def ask(
+    question: Annotated[Optional[str], typer.Argument(help="De vraag, in het Nederlands.")] = None,
+    source: Annotated[Optional[list[str]], typer.Option("--source", help="Only this source id (repeatable).")] = None,
+    region: Annotated[Optional[str], typer.Option("--region", help="Only sources covering this region.")] = None,
+    batch: Annotated[Optional[Path], typer.Option("--batch", help="JSONL file of {id, question} lines.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the Answer contract as JSON.")] = False,
+) -> None:
+    """Answer one question, or a batch file (one Answer per line on stdout)."""
+    from assistant.retrieve import Filters
+
+    if (question is None) == (batch is None):
+        raise _fail("geef een vraag of --batch FILE (niet beide)")
+    filters = Filters(sources=source or [], region=region) if (source or region) else None
+    assistant = _assistant(_settings())
+    if batch is not None:
+        raise typer.Exit(_ask_batch(assistant, batch, filters))
+    try:
+        answer = assistant.ask(question or "", filters=filters)
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    if as_json:
+        _emit_json(answer.model_dump(mode="json"))
+    else:
+        _print_answer(answer)
+
+
+def _ask_batch(assistant: Any, path: Path, filters: Any) -> int:
+    """Answer every line; a bad line gets an error line and the rest goes on (exit 2 if any failed)."""
+    from assistant.types import HistoryTurn
+
+    failures = 0
+    try:
+        handle = path.open(encoding="utf-8")
+    except OSError as exc:
+        raise _fail(f"{path}: {exc}") from None
+    with handle:
+        for line_no, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            item_id: Any = None
+            try:
+                item = json.loads(line)
+                if not isinstance(item, dict) or not isinstance(item.get("question"), str):
+                    raise ValueError("expected an object with a string 'question'")
+                item_id = item.get("id")
+                history = [HistoryTurn.model_validate(h) for h in item.get("history") or []]
+                answer = assistant.ask(item["question"], history=history, filters=filters,
+                                       request_id=None if item_id is None else str(item_id))
+                sys.stdout.write(answer.model_dump_json() + "\n")
+            except Exception as exc:  # one bad line never stops the batch
+                failures += 1
+                sys.stdout.write(json.dumps({"id": item_id, "line": line_no, "error": str(exc)}, ensure_ascii=False) + "\n")
+            sys.stdout.flush()
+    return EXIT_PARTIAL if failures else EXIT_OK
+
+
+@app.command("eval")
+def eval_command(
+    files: Annotated[list[Path], typer.Argument(exists=True, dir_okay=False, help="Evaluation set(s), JSONL.")],
+    report: Annotated[Optional[Path], typer.Option("--report", help="Write metrics.json, report.md, chart.png here.")] = None,
+    previous: Annotated[Optional[Path], typer.Option("--previous", help="metrics.json of an earlier run to compare with.")] = None,
+    gate: Annotated[Optional[str], typer.Option("--gate", help="Thresholds as JSON, e.g. '{\"hit@5\": 0.85}'.")] = None,
+) -> None:
+    """Score evaluation sets against the assistant; prints the metrics object (exit 3 if a gate fails)."""
+    from assistant import evaluate
+
+    assistant = _assistant(_settings())
+    items: list[dict[str, Any]] = []
+    try:
+        for file in files:
+            items.extend(evaluate.load_items(file))
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+
+    def answer(item: dict[str, Any]) -> Any:
+        return assistant.ask(item["question"], request_id=str(item.get("id")))
+
+    result = evaluate.evaluate(items, answer)
+    earlier = None
+    if previous is not None:
+        earlier = evaluate.EvalResult.model_validate_json(previous.read_text(encoding="utf-8"))
+    if report is not None:
+        evaluate.write_report(result, report, previous=earlier, title=" + ".join(f.name for f in files))
+    _emit_json(result.metrics)
+    if gate:
+        violations = evaluate.check_thresholds(result.metrics, json.loads(gate))
+        for violation in violations:
+            console.print(f"[red]gate[/red] {violation}")
+        if violations:
+            raise typer.Exit(3)
+
+
 @app.command("serve")
 def serve(
     host: Annotated[str, typer.Option("--host")] = "127.0.0.1",

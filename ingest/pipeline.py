@@ -68,9 +68,12 @@ def file_sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+STORED_FIELDS = {"id", "title", "publisher", "edition", "type", "regions"}
+
+
 def metadata_salt(entry: SourceEntry) -> str:
-    """Hash of the registry fields stored with every chunk (status excluded: it is not stored)."""
-    fields = entry.model_dump(mode="json", exclude={"status", "url"})
+    """Hash of the registry fields stored with every chunk: only these force a re-embed."""
+    fields = entry.model_dump(mode="json", include=STORED_FIELDS)
     return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:12]
 
 

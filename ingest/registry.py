@@ -45,6 +45,7 @@ class SourceEntry(BaseModel):
     municipalities: list[str] = Field(default_factory=list)
     provinces: list[str] = Field(default_factory=list)
     scope: str = ""
+    aliases: list[str] = Field(default_factory=list, description="Names advisers use for it ('AIZ', 'SER').")
     type: SourceType
     file: str = Field(min_length=1, description="Path relative to the corpus directory.")
     url: str = ""
