@@ -32,7 +32,11 @@ log = logging.getLogger(__name__)
 
 MAX_QUESTION_CHARS = 2000
 RETRIEVE_K = 8
-MIN_COVERAGE = 0.34  # share of the question's topic weight the best sentence must carry
+MIN_COVERAGE = 0.15  # share of the question's topic weight the best sentence must carry
+FIGURE_COVERAGE = 0.4  # ... and a sentence that carries an asked figure
+NATIONAL = re.compile(r"\blandelijk|\bin nederland\b|\bnederlandse\b|\bnationa", re.IGNORECASE)
+QUARTER_WORDS = {1: "eerste kwartaal", 2: "tweede kwartaal", 3: "derde kwartaal", 4: "vierde kwartaal"}
+PLAIN_NUMBER = re.compile(r"(?<![\w.,])(?!(?:19|20)\d\d\b)\d+(?:[.,]\d+)*")
 
 
 @dataclass
@@ -98,14 +102,20 @@ class Assistant:
         if early.refuse:
             return self._refusal(question, early.reason, request_id, started, {})
         t0 = time.perf_counter()
-        passages = self.retriever.search(analysis.retrieval_text, analysis, k=RETRIEVE_K, filters=filters)
+        vector = self.retriever.embedder.embed_query(analysis.retrieval_text)
+        passages = self.retriever.search(analysis.retrieval_text, analysis, k=RETRIEVE_K, filters=filters, vector=vector)
         self._boost_named_sources(passages, analysis)
         timings = {"retrieve": (time.perf_counter() - t0) * 1000}
         t1 = time.perf_counter()
-        units = [unit for rank, passage in enumerate(passages) for unit in split_units(passage, rank)]
-        score_units(units, analysis, self.idf)
+        sentences = self.retriever.handle.sentences
+        units = [
+            unit
+            for rank, passage in enumerate(passages)
+            for unit in split_units(passage, rank, sentences.of(passage.chunk_id))
+        ]
+        score_units(units, analysis, self.idf, vector)
         chosen = select_units(units, analysis, self.quality)
-        decision = self._decide(analysis, passages, chosen)
+        decision = self._decide(analysis, passages, chosen, [u for u in units if self.quality.usable(u)])
         if decision.refuse:
             return self._refusal(question, decision.reason, request_id, started, timings)
         answer = self._compose(question, chosen, request_id)
@@ -137,7 +147,9 @@ class Assistant:
             return Decision(True, prompts.REFUSE_YEAR)
         return Decision(False)
 
-    def _decide(self, analysis: QuestionAnalysis, passages: list[Passage], chosen: list[Unit]) -> Decision:
+    def _decide(
+        self, analysis: QuestionAnalysis, passages: list[Passage], chosen: list[Unit], candidates: list[Unit]
+    ) -> Decision:
         if not passages or not chosen:
             return Decision(True, prompts.REFUSE_NOT_FOUND)
         texts = " ".join(p.text for p in passages).lower()
@@ -155,11 +167,33 @@ class Assistant:
         best = max(coverage(u, analysis, self.idf) for u in chosen)
         if best < MIN_COVERAGE:
             return Decision(True, prompts.REFUSE_NOT_FOUND)
-        if analysis.intent is Intent.figure and not NUMBER.search(chosen_text) and not re.search(
-            r"\b(?:driekwart|helft|derde|kwart|twee keer|verdubbel)", chosen_text, re.I
-        ):
+        if analysis.intent is Intent.figure and not any(self._supports_figure(u, analysis) for u in candidates):
             return Decision(True, prompts.REFUSE_NO_FIGURE)
         return Decision(False)
+
+    def _supports_figure(self, unit: Unit, analysis: QuestionAnalysis) -> bool:
+        """A sentence that could carry the asked figure: a number with the asked topic, period and place."""
+        text = unit.text.lower()
+        if not PLAIN_NUMBER.search(unit.text) and not re.search(r"\b(?:driekwart|helft|derde|kwart|keer)\b", text):
+            return False
+        if analysis.terms and coverage(unit, analysis, self.idf) < FIGURE_COVERAGE:
+            return False
+        if any(str(year) not in unit.text for year in analysis.years):
+            return False
+        if analysis.quarters and not any(QUARTER_WORDS[q] in text or f"q{q}" in text for q in analysis.quarters):
+            return False
+        for place in analysis.places:
+            if place.name.lower() in text:
+                continue
+            entry = self.entries.get(unit.passage.source_id)
+            own = entry is not None and (
+                (place.name in entry.regions and len(entry.regions) == 1)
+                or (place.name in entry.provinces and len(entry.provinces) == 1)
+                or place.name in entry.municipalities
+            )
+            if not own or NATIONAL.search(text):
+                return False
+        return True
 
     def _refusal(self, question: str, reason: str, request_id: str | None, started: float, timings: dict) -> Answer:
         timings = {**timings, "total": (time.perf_counter() - started) * 1000}

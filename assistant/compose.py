@@ -12,17 +12,20 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 
+import numpy as np
+
 from assistant.question import Intent, QuestionAnalysis
 from assistant.retrieve import Passage
 from ingest.lexical import tokenize
+from ingest.sentences import split_passage
 
-SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9‘'\"“(€•])")
 NUMBER = re.compile(r"(?<![\w.,])[-+]?\d+(?:[.,]\d+)*(?:\s?%)?")
 URL = re.compile(r"https?://\S+|www\.\S+")
 TERMINAL = (".", "!", "?", ":", ";", ")", "’", "'", '"', "”")
 MAX_SENTENCES = 4
 MAX_CHARS = 750
 MAX_LIST_ITEMS = 8
+DENSE_WEIGHT = 0.6
 
 
 @dataclass
@@ -35,29 +38,17 @@ class Unit:
     text: str
     kind: str  # "sentence", "bullet", "caption", "source_line", "heading"
     terms: frozenset[str]
+    vector: np.ndarray | None = None
     score: float = 0.0
 
 
-def split_units(passage: Passage, rank: int) -> list[Unit]:
-    units: list[Unit] = []
-    lines = passage.text.split("\n")
-    for line_no, line in enumerate(lines):
-        line = line.strip()
-        if not line:
-            continue
-        if line_no == 0 and line == passage.section:
-            kind_parts = [("heading", line)]
-        elif line.startswith("•") or re.match(r"^\d{1,2}[.)]\s", line):
-            kind_parts = [("bullet", line)]
-        elif re.match(r"^(Afbeelding|Figuur|Tabel|Grafiek|Kaart)\s+\d", line, re.I):
-            kind_parts = [("caption", line)]
-        elif re.match(r"^(Bron|Bronnen)\s*:", line, re.I):
-            kind_parts = [("source_line", line)]
-        else:
-            kind_parts = [("sentence", s.strip()) for s in SENTENCE_END.split(line) if s.strip()]
-        for kind, text in kind_parts:
-            units.append(Unit(passage, rank, len(units), text, kind, frozenset(tokenize(text))))
-    return units
+def split_units(passage: Passage, rank: int, vectors: dict[int, np.ndarray] | None = None) -> list[Unit]:
+    """The passage's units (same split as at ingest, so the stored sentence vectors line up)."""
+    vectors = vectors or {}
+    return [
+        Unit(passage, rank, span.order, span.text, span.kind, frozenset(tokenize(span.text)), vectors.get(span.order))
+        for span in split_passage(passage.text, passage.section)
+    ]
 
 
 class SentenceQuality:
@@ -67,9 +58,13 @@ class SentenceQuality:
         self.vocabulary = vocabulary
 
     def usable(self, unit: Unit) -> bool:
-        text = URL.sub("", unit.text).strip()
+        if URL.search(unit.text):
+            return False  # link lines ("Lees hier meer ... https://...") say nothing themselves
+        text = unit.text.strip()
         if unit.kind == "heading" or len(text) < 20 or len(re.findall(r"[^\W\d_]{2,}", text)) < 4:
             return False
+        if re.search(r"[^\W\d_]{4,}\.\s+[a-z]", text) or re.match(r"^[A-Z]{3,}\s", text):
+            return False  # a lost sentence start glued on, or a display heading run into the text
         body = text.lstrip("•").strip()
         if body[:1].islower() and unit.kind != "bullet":
             return False  # starts mid-sentence
@@ -77,9 +72,11 @@ class SentenceQuality:
             return False  # cut off at the end of a chunk or by a figure
         if re.search(r"\s[,.;:](?:\s|$)|\(\s*\)|\s-\s*$|^\W*-", body):
             return False  # "perifere regio ." / dangling dashes: words were lost
-        for word in re.findall(r"[^\W\d_]+", body):
-            if word.islower() and len(word) <= 5 and self.vocabulary[word.lower()] <= 1 and word not in COMMON_SHORT:
-                return False  # a split word like "veili ngend"
+        words = re.findall(r"[^\W\d_]+", body)
+        for left, right in zip(words, words[1:]):
+            rare = [w for w in (left, right) if w.islower() and self.vocabulary[w] <= 1 and w not in COMMON_SHORT]
+            if len(rare) == 2 and min(len(left), len(right)) <= 5:
+                return False  # a word split by extraction, like "veili ngend"
         return not (body.count("(") != body.count(")"))
 
 
@@ -97,33 +94,67 @@ def idf_table(documents: list[str]) -> tuple[dict[str, float], Counter[str]]:
     return {term: math.log(1 + (n - count + 0.5) / (count + 0.5)) for term, count in df.items()}, words
 
 
-def score_units(units: list[Unit], analysis: QuestionAnalysis, idf: dict[str, float]) -> None:
+def _number_near_term(text: str, terms: list[str]) -> bool:
+    """'9.500 vacatures', 'vacatures: 9.500': a count stands next to what the question counts."""
+    words = re.findall(r"\d+(?:[.,]\d+)*%?|[^\W\d_]+", text)
+    stems = [tokenize(w)[0] if tokenize(w) else "" for w in words]
+    for i, word in enumerate(words):
+        if word[0].isdigit() and not re.fullmatch(r"(19|20)\d\d", word):
+            window = stems[max(0, i - 3) : i + 4]
+            if any(t in window for t in terms):
+                return True
+    return False
+
+
+def _dense_similarity(units: list[Unit], query_vector: np.ndarray | None) -> list[float]:
+    """e5 similarity of each unit to the question, min-max scaled over the candidates (e5 scores bunch)."""
+    if query_vector is None:
+        return [0.0] * len(units)
+    raw = [float(np.dot(u.vector, query_vector)) if u.vector is not None else None for u in units]
+    present = [r for r in raw if r is not None]
+    if not present:
+        return [0.0] * len(units)
+    low, high = min(present), max(present)
+    spread = (high - low) or 1.0
+    return [0.0 if r is None else (r - low) / spread for r in raw]
+
+
+def score_units(
+    units: list[Unit], analysis: QuestionAnalysis, idf: dict[str, float], query_vector: np.ndarray | None = None
+) -> None:
     terms = [t for t in analysis.terms if t in idf] or analysis.terms
     total = sum(idf.get(t, 1.0) for t in terms) or 1.0
     place_names = [p.name.lower() for p in analysis.places]
     years = [str(y) for y in analysis.years]
     figure = analysis.intent in (Intent.figure, Intent.trend, Intent.comparison)
-    for unit in units:
-        coverage = sum(idf.get(t, 1.0) for t in terms if t in unit.terms) / total
-        score = coverage + 0.3 * unit.passage.score
+    section_terms: dict[str, frozenset[str]] = {}
+    dense = _dense_similarity(units, query_vector)
+    for unit, similarity in zip(units, dense, strict=True):
+        context = section_terms.setdefault(unit.passage.chunk_id, frozenset(tokenize(unit.passage.section_path)))
+        own = sum(idf.get(t, 1.0) for t in terms if t in unit.terms)
+        inherited = sum(idf.get(t, 1.0) for t in terms if t in context and t not in unit.terms)
+        score = (own + 0.5 * inherited) / total + 0.4 * unit.passage.score + DENSE_WEIGHT * similarity
         lowered = unit.text.lower()
         if figure and NUMBER.search(unit.text):
-            score += 0.1
+            score += 0.05
+            if _number_near_term(unit.text, terms):
+                score += 0.15
         if analysis.wants_percentage and ("%" in unit.text or "procent" in lowered):
             score += 0.1
         if years and any(y in unit.text for y in years):
             score += 0.15
         if place_names and any(name in lowered for name in place_names):
-            score += 0.05
+            score += 0.2
         if unit.kind in ("caption", "source_line"):
             score -= 0.2  # used only when nothing better says it
         unit.score = score
 
 
 def coverage(unit: Unit, analysis: QuestionAnalysis, idf: dict[str, float]) -> float:
-    terms = [t for t in analysis.terms if t in idf] or analysis.terms
-    total = sum(idf.get(t, 1.0) for t in terms) or 1.0
-    return sum(idf.get(t, 1.0) for t in terms if t in unit.terms) / total
+    """Share of the question's topic weight a unit carries; words the corpus never uses weigh most."""
+    unknown = max(idf.values(), default=1.0)
+    total = sum(idf.get(t, unknown) for t in analysis.terms) or 1.0
+    return sum(idf.get(t, unknown) for t in analysis.terms if t in unit.terms) / total
 
 
 def _near_duplicate(a: Unit, b: Unit) -> bool:
@@ -141,14 +172,27 @@ def select_units(
     if not ranked:
         return []
     best = ranked[0].score
+    # The passage that answers best leads; others join only when nearly as good (or for comparisons).
+    passage_score: dict[str, float] = {}
+    for unit in ranked:
+        passage_score.setdefault(unit.passage.chunk_id, unit.score)
+    primary = ranked[0].passage.chunk_id
     chosen: list[Unit] = []
     size = 0
+    passages_used: set[str] = set()
     for unit in ranked:
         if len(chosen) >= max_sentences or size > MAX_CHARS:
             break
-        if unit.score < max(0.45 * best, 0.25) or any(_near_duplicate(unit, other) for other in chosen):
+        pid = unit.passage.chunk_id
+        if pid != primary and passage_score[pid] < 0.85 * best:
+            continue
+        if pid not in passages_used and len(passages_used) >= 2:
+            continue
+        floor = 0.6 * best if pid == primary else 0.85 * best
+        if unit.score < max(floor, 0.25) or any(_near_duplicate(unit, other) for other in chosen):
             continue
         chosen.append(unit)
+        passages_used.add(pid)
         size += len(unit.text)
     if analysis.intent is Intent.comparison:
         chosen = _cover_places(chosen, ranked, analysis)

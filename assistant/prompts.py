@@ -27,10 +27,12 @@ REFUSE_NOT_FOUND = "Ik heb het antwoord op deze vraag niet gevonden in de goedge
 REFUSE_NO_FIGURE = "De goedgekeurde bronnen noemen het cijfer waar je naar vraagt niet."
 REFUSE_NO_TOPIC = "Ik begrijp de vraag niet goed genoeg om in de bronnen te zoeken. Kun je hem anders formuleren?"
 
-DIGITS = re.compile(r"\s*\(?[^\s()]*\d[^\s()]*\)?")
+DIGITS = re.compile(r"\s*[^\s()]*\d[^\s()]*")
+PARENTHESIS_WITH_DIGITS = re.compile(r"\s*\([^()]*\d[^()]*\)")
 
 
 def _without_digits(text: str) -> str:
+    text = PARENTHESIS_WITH_DIGITS.sub("", text)
     return re.sub(r"\s{2,}", " ", DIGITS.sub("", text)).strip(" ,;")
 
 
@@ -55,9 +57,14 @@ def _numbers(text: str) -> set[str]:
     return set(re.findall(r"\d+", text))
 
 
+def short_title(title: str) -> str:
+    """'Ongekend talent: verkennend onderzoek ...' -> 'Ongekend talent'; 'InZicht Magazine, juni ...' -> 'InZicht Magazine'."""
+    return re.split(r":\s|,\s", title, maxsplit=1)[0].strip()
+
+
 def source_label(entry: SourceEntry | None, passage: Passage, cited_text: str) -> str:
     """'Regio in Beeld 2025-2026 Amersfoort (UWV), cijfers tot en met ...' with only traceable numbers."""
-    title = passage.title
+    title = short_title(passage.title)
     if not _numbers(title) <= _numbers(cited_text):
         title = _without_digits(title)
     label = f"{title} ({short_publisher(passage.publisher)})"
@@ -71,6 +78,8 @@ SENTENCE_STARTERS = {
     "de", "het", "een", "in", "er", "dit", "deze", "aan", "tussen", "van", "voor", "op", "bij", "ook",
     "daarnaast", "naar", "met", "om", "zo", "dat", "die", "wat", "hoe", "waar", "wanneer", "als", "door",
     "uit", "over", "sinds", "vanaf", "tot", "na", "ruim", "bijna", "meer", "minder", "veel", "vooral",
+    "hoewel", "ondanks", "omdat", "doordat", "terwijl", "nu", "toch", "daardoor", "daarom", "verder",
+    "wel", "niet", "al", "ook", "zoals", "binnen", "onder", "tegelijkertijd", "bovendien", "vergeleken",
 }
 
 

@@ -99,8 +99,8 @@ class HybridRetriever:
             allowed &= self.region_sources.get(filters.region.lower(), set())
         return allowed
 
-    def dense(self, query: str, allowed: set[str] | None, n: int = CANDIDATES) -> list[str]:
-        vector = self.embedder.embed_query(query)
+    def dense(self, query: str, allowed: set[str] | None, n: int = CANDIDATES, vector: np.ndarray | None = None) -> list[str]:
+        vector = self.embedder.embed_query(query) if vector is None else vector
         where = {"source_id": {"$in": sorted(allowed)}} if allowed is not None else None
         if allowed is not None and not allowed:
             return []
@@ -123,10 +123,15 @@ class HybridRetriever:
         return ranked
 
     def search(
-        self, query: str, analysis: QuestionAnalysis | None = None, k: int = 8, filters: Filters | None = None
+        self,
+        query: str,
+        analysis: QuestionAnalysis | None = None,
+        k: int = 8,
+        filters: Filters | None = None,
+        vector: np.ndarray | None = None,
     ) -> list[Passage]:
         allowed = self.allowed_sources(filters)
-        rankings = {"dense": self.dense(query, allowed), "bm25": self.lexical(query, allowed)}
+        rankings = {"dense": self.dense(query, allowed, vector=vector), "bm25": self.lexical(query, allowed)}
         fused: dict[str, float] = defaultdict(float)
         ranks: dict[str, dict[str, int]] = defaultdict(dict)
         for name, ranking in rankings.items():

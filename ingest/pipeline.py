@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 from langchain_chroma import Chroma
 from langchain_classic.indexes import SQLRecordManager
 from langchain_core.documents import Document
@@ -29,6 +30,7 @@ from ingest.lexical import LexicalIndex
 from ingest.loaders import LoadError, load_file
 from ingest.models import Chunk, IndexedSource, IngestReport, Manifest, SourceFailure
 from ingest.registry import Registry, SourceEntry, duplicate_ids, load_registry
+from ingest.sentences import SentenceStore, embeddable, split_passage
 from ingest.settings import Settings
 from ingest.store import (
     COLLECTION,
@@ -46,7 +48,7 @@ from ingest.structure import build_blocks
 log = logging.getLogger(__name__)
 
 # Bump when cleaning, structure or chunking changes what a source turns into: forces a re-parse.
-PIPELINE_VERSION = "2025.11.4"
+PIPELINE_VERSION = "2025.11.6"
 
 Progress = Callable[[str, int, int], None]  # (message, done, total)
 
@@ -282,6 +284,11 @@ def _apply(
     report.timings_s["vector_store"] = round(time.perf_counter() - stage - embeddings.seconds, 3)
 
     stage = time.perf_counter()
+    final_ids = {chunk_id for source in sources.values() for chunk_id in source.chunk_ids}
+    _update_sentences(generation, embedder, changed, final_ids, notify)
+    report.timings_s["sentences"] = round(time.perf_counter() - stage, 3)
+
+    stage = time.perf_counter()
     stored = store.get(include=["documents"])
     ids, texts = stored["ids"], stored["documents"]
     lexical = LexicalIndex.build(ids, texts)
@@ -303,3 +310,32 @@ def _apply(
             "the previous index stays in place"
         )
     return manifest
+
+
+def _update_sentences(
+    generation: Generation, embedder: Embedder, changed: list[ParsedSource], final_ids: set[str], notify: Progress
+) -> None:
+    """Embed the sentences of chunks that have none yet; drop those of chunks that are gone."""
+    store = SentenceStore.load(generation.root, embedder.dim)
+    have = store.chunk_set()
+    ids: list[str] = []
+    orders: list[int] = []
+    texts: list[str] = []
+    for parsed in changed:
+        for chunk in parsed.chunks:
+            if chunk.id in have or chunk.id in ids:
+                continue
+            for span in split_passage(chunk.text, chunk.section):
+                if embeddable(span):
+                    ids.append(chunk.id)
+                    orders.append(span.order)
+                    texts.append(span.text)
+    vectors = []
+    for start in range(0, len(texts), 128):
+        notify("zinnen inbedden", start, len(texts))
+        vectors.append(embedder.embed_passages(texts[start : start + 128]))
+    matrix = vectors[0] if len(vectors) == 1 else (np.vstack(vectors) if vectors else np.zeros((0, embedder.dim), np.float32))
+    store = store.updated(final_ids, ids, orders, matrix)
+    store.save(generation.root)
+    if not store.chunk_set() <= final_ids:
+        raise IngestError("index check failed: sentence vectors of removed chunks remain")

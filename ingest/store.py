@@ -31,6 +31,7 @@ from chromadb.config import Settings as ChromaSettings
 
 from ingest.lexical import LexicalIndex
 from ingest.models import Manifest
+from ingest.sentences import SentenceStore
 
 log = logging.getLogger(__name__)
 
@@ -174,6 +175,7 @@ class IndexHandle:
     manifest: Manifest
     collection: chromadb.Collection
     lexical: LexicalIndex
+    sentences: SentenceStore
     _chunk_cache: dict[str, dict] = field(default_factory=dict)
 
     def all_chunks(self) -> list[dict]:
@@ -196,7 +198,8 @@ def open_index(index_dir: Path) -> IndexHandle:
     manifest = generation.read_manifest()
     collection = chroma_client(generation.chroma_dir).get_collection(COLLECTION)
     lexical = LexicalIndex.load(generation.bm25_dir)
-    return IndexHandle(generation, manifest, collection, lexical)
+    sentences = SentenceStore.load(generation.root, manifest.embedding_dim)
+    return IndexHandle(generation, manifest, collection, lexical, sentences)
 
 
 def manifest_summary(manifest: Manifest) -> dict[str, object]:

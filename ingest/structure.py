@@ -148,8 +148,13 @@ def _join_lines(lines: list[str], vocabulary: Vocabulary) -> str:
             text = line
         elif previous.endswith("-") and len(previous) > 1 and previous[-2].isalnum():
             text = vocabulary.join(text, line)
-        elif len(previous) < SHORT_LINE and _starts_upper(line) and not previous.endswith((",", "-")):
-            text = f"{text}\n{line}"
+        elif (
+            len(previous) < SHORT_LINE
+            and line[:1].isupper()
+            and not previous.endswith((",", "-"))
+            and previous.split()[-1].lower() not in FUNCTION_WORDS
+        ):
+            text = f"{text}\n{line}"  # short label lines (tables, signatures) stay apart
         else:
             text = f"{text} {line}"
         previous = line
