@@ -26,6 +26,9 @@ MAX_SENTENCES = 4
 MAX_CHARS = 750
 MAX_LIST_ITEMS = 8
 DENSE_WEIGHT = 0.6
+SECONDARY = 0.8  # another passage joins when its best sentence scores this share of the best
+MAX_PASSAGES = 3
+NEIGHBOUR = 0.45
 
 
 @dataclass
@@ -184,19 +187,33 @@ def select_units(
         if len(chosen) >= max_sentences or size > MAX_CHARS:
             break
         pid = unit.passage.chunk_id
-        if pid != primary and passage_score[pid] < 0.85 * best:
+        if pid != primary and passage_score[pid] < SECONDARY * best:
             continue
-        if pid not in passages_used and len(passages_used) >= 2:
+        if pid not in passages_used and len(passages_used) >= MAX_PASSAGES:
             continue
-        floor = 0.6 * best if pid == primary else 0.85 * best
+        floor = 0.6 * best if pid == primary else SECONDARY * best
         if unit.score < max(floor, 0.25) or any(_near_duplicate(unit, other) for other in chosen):
             continue
         chosen.append(unit)
         passages_used.add(pid)
         size += len(unit.text)
+    chosen = _with_neighbours(chosen, usable, best)
     if analysis.intent is Intent.comparison:
         chosen = _cover_places(chosen, ranked, analysis)
     return _with_lists(chosen, units, quality)
+
+
+def _with_neighbours(chosen: list[Unit], usable: list[Unit], best: float) -> list[Unit]:
+    """The sentence after the best one often completes it ("Daarmee groeit ... tot 182.900")."""
+    if not chosen:
+        return chosen
+    lead = chosen[0]
+    following = next(
+        (u for u in usable if u.passage.chunk_id == lead.passage.chunk_id and u.order == lead.order + 1), None
+    )
+    if following is not None and following not in chosen and following.score >= NEIGHBOUR * best:
+        return [*chosen, following]
+    return chosen
 
 
 def _asks_for(unit: Unit, analysis: QuestionAnalysis) -> bool:

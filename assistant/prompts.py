@@ -54,7 +54,8 @@ def short_publisher(publisher: str) -> str:
 
 
 def _numbers(text: str) -> set[str]:
-    return set(re.findall(r"\d+", text))
+    """Whole numbers as written ('1.1', '2025', '9.500'): a title's '1.1' is not traced by a '1'."""
+    return set(re.findall(r"\d+(?:[.,]\d+)*", text))
 
 
 def short_title(title: str) -> str:

@@ -48,7 +48,7 @@ from ingest.structure import build_blocks
 log = logging.getLogger(__name__)
 
 # Bump when cleaning, structure or chunking changes what a source turns into: forces a re-parse.
-PIPELINE_VERSION = "2025.11.6"
+PIPELINE_VERSION = "2025.11.7"
 
 Progress = Callable[[str, int, int], None]  # (message, done, total)
 

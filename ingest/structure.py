@@ -169,8 +169,25 @@ class _Pending:
     page_end: int = 0
 
 
+def _fold_page_breaks(lines: list[Line]) -> list[Line]:
+    """A run of blank lines around a page break is one page break (pages often start or end blank)."""
+    out: list[Line] = []
+    run: list[Line] = []
+    for line in [*lines, Line(text="x", page=0)]:
+        if not line.text:
+            run.append(line)
+            continue
+        if run:
+            breaks = [blank for blank in run if blank.page_break]
+            out.append(breaks[-1] if breaks else run[0])
+            run = []
+        out.append(line)
+    return out[:-1]
+
+
 def _paragraphs(lines: list[Line]) -> list[list[Line]]:
     """Groups of non-blank lines. A page break does not end a paragraph whose text runs on."""
+    lines = _fold_page_breaks(lines)
     groups: list[list[Line]] = []
     current: list[Line] = []
     for index, line in enumerate(lines):
@@ -283,8 +300,13 @@ def build_blocks(lines: list[Line]) -> list[Block]:
             next_line = group[index + 1] if index + 1 < len(group) else None
             text = line.text
             first = index == 0
-            if first and _starts_lower(text) and pending and pending.kind in (BlockKind.paragraph, BlockKind.bullet):
-                extend(line)  # a paragraph split by the extraction, e.g. around a figure
+            if (
+                first
+                and pending
+                and pending.kind in (BlockKind.paragraph, BlockKind.bullet)
+                and (_starts_lower(text) or (text[:1].isdigit() and not pending.lines[-1].rstrip().endswith((".", "!", "?", ":"))))
+            ):
+                extend(line)  # a paragraph split by the extraction, e.g. around a figure or a page break
             elif CAPTION.match(text):
                 start(BlockKind.caption, line)
             elif SOURCE_LINE.match(text):

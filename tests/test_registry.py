@@ -79,8 +79,9 @@ def test_shipped_registry_files_exist_and_metadata_is_typed() -> None:
     assert magazine.published == dt.date(2025, 6, 1)
     assert magazine.type is SourceType.magazine
     groningen = registry.get("uwv-regio-in-beeld-2025-2026-groningen")
-    assert "Drenthe" in groningen.provinces
-    assert "Midden-Groningen" in groningen.municipalities
+    # A regional report covers its arbeidsmarktregio, not whole provinces (region-specific figures).
+    assert groningen.regions == ["Groningen"] and groningen.provinces == []
+    assert {"Midden-Groningen", "Assen"} <= set(groningen.municipalities)
 
 
 # --- invalid entries: RegistryError names entry id and field --------------------------------------
