@@ -49,7 +49,9 @@ test: setup
 bench: setup
 	$(BIN)/python -m benchmarks.run
 
-eval: setup
+eval: ingest
+	$(BIN)/marktwijzer eval evals/dev.jsonl --report benchmarks/results/eval-dev
+	$(BIN)/marktwijzer eval evals/own.jsonl --report benchmarks/results/eval-own
 	$(BIN)/python -m benchmarks.retrieval_eval evals/dev.jsonl evals/own.jsonl
 
 clean:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import ingest  # noqa: F401
 
 import json
-import re
 import sys
 import time
 from collections import defaultdict
@@ -18,25 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
+from assistant.evaluate import contains_evidence
 from ingest.embed import get_embedder
 from ingest.settings import Settings
 from ingest.store import IndexHandle, open_index
-
-
-def _words(text: str) -> list[str]:
-    return re.findall(r"\w+", text.lower())
-
-
-def _trigrams(text: str) -> set[tuple[str, ...]]:
-    words = _words(text)
-    return {tuple(words[i : i + 3]) for i in range(max(1, len(words) - 2))}
-
-
-def contains_evidence(chunk_text: str, evidence: str, threshold: float = 0.8) -> bool:
-    grams = _trigrams(evidence)
-    if not grams:
-        return False
-    return len(grams & _trigrams(chunk_text)) / len(grams) >= threshold
 
 
 def rrf(rankings: list[list[str]], k: int = 60) -> list[str]:
