@@ -104,6 +104,7 @@ class Assistant:
         t0 = time.perf_counter()
         vector = self.retriever.embedder.embed_query(analysis.retrieval_text)
         passages = self.retriever.search(analysis.retrieval_text, analysis, k=RETRIEVE_K, filters=filters, vector=vector)
+        passages = self._add_per_place(passages, analysis, filters)
         self._boost_named_sources(passages, analysis)
         timings = {"retrieve": (time.perf_counter() - t0) * 1000}
         t1 = time.perf_counter()
@@ -123,6 +124,31 @@ class Assistant:
         timings["total"] = (time.perf_counter() - started) * 1000
         answer.timings_ms = {k: round(v, 1) for k, v in timings.items()}
         return answer
+
+    def _add_per_place(
+        self, passages: list[Passage], analysis: QuestionAnalysis, filters: Filters | None
+    ) -> list[Passage]:
+        """Comparisons across places: search each place's own sources too, so both sides are there."""
+        places = [p for p in analysis.places if p.covered_by]
+        if analysis.intent is not Intent.comparison or len(places) < 2:
+            return passages
+        seen = {p.chunk_id for p in passages}
+        extra: list[Passage] = []
+        for place in places:
+            others = [o.name for o in places if o is not place]
+            query = analysis.retrieval_text
+            for name in others:
+                query = re.sub(re.escape(name), " ", query, flags=re.IGNORECASE)
+            allowed = set(place.covered_by)
+            if filters is not None and filters.sources:
+                allowed &= set(filters.sources)
+            if not allowed:
+                continue
+            for passage in self.retriever.search(query, None, k=3, filters=Filters(sources=sorted(allowed))):
+                if passage.chunk_id not in seen:
+                    seen.add(passage.chunk_id)
+                    extra.append(passage)
+        return passages + extra
 
     def _boost_named_sources(self, passages: list[Passage], analysis: QuestionAnalysis) -> None:
         """'volgens het magazine', 'RiB Amersfoort', 'de handreiking': prefer the source named."""

@@ -22,13 +22,14 @@ from ingest.sentences import split_passage
 NUMBER = re.compile(r"(?<![\w.,])[-+]?\d+(?:[.,]\d+)*(?:\s?%)?")
 URL = re.compile(r"https?://\S+|www\.\S+")
 TERMINAL = (".", "!", "?", ":", ";", ")", "’", "'", '"', "”")
-MAX_SENTENCES = 4
-MAX_CHARS = 750
+MAX_SENTENCES = 5
+MAX_CHARS = 900
 MAX_LIST_ITEMS = 8
 DENSE_WEIGHT = 0.6
 SECONDARY = 0.8  # another passage joins when its best sentence scores this share of the best
 MAX_PASSAGES = 3
-NEIGHBOUR = 0.45
+NEIGHBOUR = 0.4
+PRIMARY_FLOOR = 0.5
 
 
 @dataclass
@@ -191,29 +192,42 @@ def select_units(
             continue
         if pid not in passages_used and len(passages_used) >= MAX_PASSAGES:
             continue
-        floor = 0.6 * best if pid == primary else SECONDARY * best
+        floor = PRIMARY_FLOOR * best if pid == primary else SECONDARY * best
         if unit.score < max(floor, 0.25) or any(_near_duplicate(unit, other) for other in chosen):
             continue
         chosen.append(unit)
         passages_used.add(pid)
         size += len(unit.text)
-    chosen = _with_neighbours(chosen, usable, best)
+    chosen = _with_neighbours(chosen, usable, best, follow=2 if analysis.intent in EXPLAINING else 1)
     if analysis.intent is Intent.comparison:
         chosen = _cover_places(chosen, ranked, analysis)
     return _with_lists(chosen, units, quality)
 
 
-def _with_neighbours(chosen: list[Unit], usable: list[Unit], best: float) -> list[Unit]:
-    """The sentence after the best one often completes it ("Daarmee groeit ... tot 182.900")."""
+ANAPHORA = re.compile(r"^(?:Daarmee|Dit|Deze|Dat|Daardoor|Hierdoor|Hiermee|Daarnaast|Daarbij|Zij|Ze|Het gaat)\b")
+
+
+EXPLAINING = (Intent.procedure, Intent.advice, Intent.definition, Intent.general)
+
+
+def _with_neighbours(chosen: list[Unit], usable: list[Unit], best: float, follow: int = 1) -> list[Unit]:
+    """Context for the best sentence: the one after it often completes it ("Daarmee groeit ... tot
+    182.900"), and one that starts with "Daarmee"/"Dit" needs the one before it to make sense."""
     if not chosen:
         return chosen
     lead = chosen[0]
-    following = next(
-        (u for u in usable if u.passage.chunk_id == lead.passage.chunk_id and u.order == lead.order + 1), None
-    )
-    if following is not None and following not in chosen and following.score >= NEIGHBOUR * best:
-        return [*chosen, following]
-    return chosen
+    same = {u.order: u for u in usable if u.passage.chunk_id == lead.passage.chunk_id}
+    result = list(chosen)
+    for step in range(1, follow + 1):
+        following = same.get(lead.order + step)
+        if following is None or following.score < NEIGHBOUR * best:
+            break
+        if following not in result:
+            result.append(following)
+    previous = same.get(lead.order - 1)
+    if previous is not None and previous not in result and ANAPHORA.match(lead.text):
+        result.append(previous)
+    return result
 
 
 def _asks_for(unit: Unit, analysis: QuestionAnalysis) -> bool:
