@@ -22,7 +22,8 @@ from assistant.compose import (
 )
 from assistant.question import Intent, QuestionAnalysis, QuestionAnalyzer
 from assistant.retrieve import Filters, HybridRetriever, Passage
-from assistant.types import Answer, Citation, HistoryTurn
+from assistant.calculate import compute
+from assistant.types import Answer, Citation, Figure, HistoryTurn
 from ingest.embed import get_embedder
 from ingest.registry import Registry, SourceEntry, load_registry
 from ingest.settings import Settings
@@ -116,10 +117,16 @@ class Assistant:
         ]
         score_units(units, analysis, self.idf, vector)
         chosen = select_units(units, analysis, self.quality)
-        decision = self._decide(analysis, passages, chosen, [u for u in units if self.quality.usable(u)])
+        candidates = [u for u in units if self.quality.usable(u)]
+        decision = self._decide(analysis, passages, chosen, candidates)
         if decision.refuse:
             return self._refusal(question, decision.reason, request_id, started, timings)
-        answer = self._compose(question, chosen, request_id)
+        figures, operands, note = compute(analysis, candidates)
+        if figures:
+            chosen = [*operands, *(u for u in chosen if u not in operands)]
+        answer = self._compose(question, chosen, request_id, figures, operands)
+        if note:
+            answer.answer += f" {note}"
         timings["compose"] = (time.perf_counter() - t1) * 1000
         timings["total"] = (time.perf_counter() - started) * 1000
         answer.timings_ms = {k: round(v, 1) for k, v in timings.items()}
@@ -231,7 +238,14 @@ class Assistant:
 
     # -- composing -----------------------------------------------------------------------------
 
-    def _compose(self, question: str, chosen: list[Unit], request_id: str | None) -> Answer:
+    def _compose(
+        self,
+        question: str,
+        chosen: list[Unit],
+        request_id: str | None,
+        figures: list[Figure] | None = None,
+        operands: list[Unit] | None = None,
+    ) -> Answer:
         numbers: dict[str, int] = {}
         citations: list[Citation] = []
         for unit in chosen:
@@ -269,8 +283,21 @@ class Assistant:
                 answer_text += "\n" + part
             else:
                 answer_text += ("\n" if answer_text.split("\n")[-1].startswith("•") else " ") + part
+        figures = figures or []
+        if figures:
+            refs = sorted({numbers[u.passage.chunk_id] for u in operands or []})
+            for figure in figures:
+                figure.citations = refs
+            marker = "".join(f"[{n}]" for n in refs)
+            first_source = (operands or chosen)[0].passage
+            label = prompts.source_label(
+                self.entries.get(first_source.source_id), first_source,
+                " ".join(c.text for c in citations if c.n in refs),
+            )
+            computed = "; ".join(f"{f.expression} = {f.display}" for f in figures)
+            answer_text = f"Berekend met cijfers uit {label}: {computed} {marker}.\n{answer_text}"
         return Answer(id=request_id or uuid.uuid4().hex[:12], question=question, answer=answer_text,
-                      refused=False, citations=citations)
+                      refused=False, citations=citations, figures=figures)
 
 
 _assistants: dict[tuple[str, str, str], Assistant] = {}

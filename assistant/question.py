@@ -142,18 +142,21 @@ class QuestionAnalyzer:
         self._places = _place_patterns(entries)
 
     def find_places(self, text: str) -> list[Place]:
+        """Places named in the text, in the order they are named."""
         found: dict[str, Place] = {}
+        position: dict[str, int] = {}
         masked = text
         for pattern, place in self._places:
-            if pattern.search(masked):
+            if match := pattern.search(masked):
+                position.setdefault(place.name.lower(), match.start())
                 key = place.name.lower()
                 if key in found:  # "Groningen" as region and province: merge coverage
                     merged = sorted(set(found[key].covered_by) | set(place.covered_by))
                     found[key] = found[key].model_copy(update={"covered_by": merged})
                 else:
                     found[key] = place
-                masked = pattern.sub(" ", masked)
-        return list(found.values())
+                masked = pattern.sub(lambda m: " " * len(m.group(0)), masked)
+        return sorted(found.values(), key=lambda place: position[place.name.lower()])
 
     def analyze(self, question: str, history: list[HistoryTurn] | None = None) -> QuestionAnalysis:
         original = question.strip()
