@@ -19,13 +19,19 @@ Decisions worth knowing (each has an example test in tests/test_numbers.py):
 * Dates: "1 januari 2026", "31-10-2025", "2025-10-31" yield only the year; the day is skipped
   (kind "date" was the alternative, but a day is no quantity an answer could be audited on).
 * Ranges: "tussen 25 en 45 jaar", "60 tot 67 jaar", "3-4%", "25- tot 45-jarigen" are one Quantity of
-  kind "range" (value = low, high = high). Without "tussen" a unit is required ("van 400 tot 500"
-  stays two counts), and "van 6 tot 3%" (low > high) is a change, not a range: two quantities.
+  kind "range" (value = low, high = high). Without "tussen" a unit or scale word is required ("van
+  400 tot 500" stays two counts, "1 tot 2 miljoen" is a range), and "van 6 tot 3%" (low > high) is a
+  change, not a range: two quantities. A dash must be glued or spaced on both sides on one line:
+  "-2%\n-1%" on a chart axis is two negative percentages.
 * Verbal quantities ("driekwart", "de helft", "een derde", "zes op de tien", "twee keer zo veel",
   "verdubbeld", "een half miljoen") get kind "word": the value is inferred from wording, not written
   as digits. Their unit says what it is: "%" for fractions and ratios, "x" for multipliers.
 * "procentpunt" is kind "percent" with unit "procentpunt".
+* "twee keer zo veel" has text "twee keer" (like "4 keer"); the "zo veel" after it is what makes
+  it a multiplier rather than a frequency ("twee keer per jaar" is no quantity).
 * "1,2 mln." has text "1,2 mln": the dot usually doubles as the sentence end.
+* ``format_quantity`` writes money from a billion in "miljard" ("€ 4,4 miljard", as the sources do)
+  rather than "€ 4.400 miljoen".
 * Not quantities: references ("afbeelding 3.2", "tabel 2", "Box 4.1", "§ 2.3"), footnote digits
   glued to a word or to closing punctuation ("banen1.", "mensen).14"), labels glued with a hyphen
   ("EU-27", "mbo-4"), ordinals ("67e verjaardag"), half years ("eerste helft van 2025").
@@ -128,7 +134,7 @@ def _sign_of(sign: str | None) -> int:
 def _magnitude(number: str, scale_exp: int = 0) -> float | None:
     """Unsigned value of a number as matched by _NUM_LOOSE, times 10**scale_exp; None on overflow.
 
-    Integer arithmetic, so "35,9 mln" is exactly 35900000.0 and not 35900000.000000004.
+    Integer arithmetic: "4,1 mln" is exactly 4100000.0, where 4.1 * 1e6 gives 4099999.9999999995.
     """
     if "," in number:
         whole, frac = number.split(",")

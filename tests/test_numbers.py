@@ -3,7 +3,10 @@ cases that must not be quantities, and bounded property tests (round trips, span
 
 from __future__ import annotations
 
+import itertools
 import math
+import re
+from collections.abc import Callable
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -163,6 +166,7 @@ def test_explicit_sign(text: str, value: float, sign: int) -> None:
         ("een score tussen 0 en 100", "tussen 0 en 100", 0, 100, ""),
         ("1 tot 2 miljoen", "1 tot 2 miljoen", 1_000_000, 2_000_000, ""),
         ("tussen € 2 en € 3 mln", "tussen € 2 en € 3 mln", 2_000_000, 3_000_000, "€"),
+        ("2 tot 3 keer zo veel", "2 tot 3 keer", 2, 3, "x"),
     ],
 )
 def test_ranges(text: str, written: str, low: float, high: float, unit: str) -> None:
@@ -249,6 +253,10 @@ def test_quarters(text: str, expected: list[tuple[str, float, str, str]]) -> Non
         ("31-10-2025", [("2025", 2025, "", "year")]),
         ("2025-10-31", [("2025", 2025, "", "year")]),
         ("in december 2024", [("2024", 2024, "", "year")]),
+        # Not dates: no such day or month. "2025-10" is a month, not the period 2025-2010.
+        ("45 mei 2025", [("45", 45, "", "number"), ("2025", 2025, "", "year")]),
+        ("12-15-2024", [("12", 12, "", "number"), ("15", 15, "", "number"), ("2024", 2024, "", "year")]),
+        ("2025-10", [("2025", 2025, "", "year"), ("10", 10, "", "number")]),
     ],
 )
 def test_dates_keep_only_the_year(text: str, expected: list[tuple[str, float, str, str]]) -> None:
@@ -288,6 +296,9 @@ def test_dates_keep_only_the_year(text: str, expected: list[tuple[str, float, st
         ("een derde partij", []),
         ("halverwege 2025", [("2025", 2025, "", "year")]),
         ("twee keer per jaar", []),
+        # Ratios and fractions of more than the whole are not shares.
+        ("12 op de 10", [("12", 12, "", "number"), ("10", 10, "", "number")]),
+        ("vier kwart", []),
         ("", []),
         ("geen getallen hier", []),
     ],
@@ -444,6 +455,62 @@ DUTCHY = st.lists(
 @PROPERTY
 @given(DUTCHY)
 def test_find_quantities_is_total_on_dutchy_text(text: str) -> None:
+    check_well_formed(text, find_quantities(text))
+
+
+# Phrases in the shape of every form, with arbitrary numbers in the slots: reaches handler edge
+# cases (zero denominators, equal range ends, impossible days, huge values) that random text misses.
+TEMPLATES = [
+    "{n}", "{n}%", "{n} procent", "{n} procentpunt", "€ {n}", "€{n} {scale}", "{n} {scale} euro", "{n}x",
+    "{n} keer", "{n} fte", "{n} uur", "{n} jaar", "{n} {scale}", "tussen {n} en {n}{unit}",
+    "tussen de {n} en {n}{unit}", "{n} tot {n}{unit}", "{n}-{n}{unit}", "{n}- tot {n}-jarigen",
+    "{n} op de {n}", "{w} op de {w}", "{w} keer zo veel", "{w} derde van", "{w} kwart", "{n} januari {n}",
+    "{n}-{n}-{n}", "{n}/{n}", "Q{n}", "{n}e kwartaal", "kwartaal {n}", "afbeelding {n}", "tabel {n} en {n}",
+    "{w} {scale}", "banen{n}.", "mensen).{n}", "EU-{n}",
+]
+SLOT_VALUES = {
+    "{w}": ["een", "één", "twee", "drie", "vier", "tien", "honderd", "anderhalf", "nul"],
+    "{scale}": ["duizend", "mln", "miljoen", "miljard"],
+    "{unit}": ["", "%", " procent", " jaar", " keer", " mln", " fte", "-jarigen", " euro"],
+}
+EDGE_NUMBERS = ["0", "1", "-1", "1,5", "1.5", "9.500", "2025", "9" * 400]
+NUMBER = st.one_of(
+    st.sampled_from(EDGE_NUMBERS),
+    st.integers(min_value=0, max_value=3000).map(str),
+    st.integers(min_value=-10**12, max_value=10**12).map(format_number),
+    st.from_regex(r"[+\-−]?[0-9]{1,7}(?:[.,][0-9]{1,4}){0,2}", fullmatch=True),
+)
+
+
+def fill(template: str, choose: Callable[[str], str]) -> str:
+    while "{" in template:
+        slot = template[template.index("{"):template.index("}") + 1]
+        template = template.replace(slot, choose(slot), 1)
+    return template
+
+
+@st.composite
+def phrase(draw: st.DrawFn) -> str:
+    strategies = {"{n}": NUMBER, **{slot: st.sampled_from(values) for slot, values in SLOT_VALUES.items()}}
+    return fill(draw(st.sampled_from(TEMPLATES)), lambda slot: draw(strategies[slot]))
+
+
+def test_find_quantities_on_every_template_with_edge_numbers() -> None:
+    """Deterministic companion of the phrase property: every template with every combination of
+    edge numbers (zero, equal range ends, impossible dates, 400 digits) and every word/unit."""
+    for template in TEMPLATES:
+        slots = re.findall(r"\{\w+\}", template)
+        choices = [EDGE_NUMBERS if slot == "{n}" else SLOT_VALUES[slot] for slot in slots]
+        for combination in itertools.product(*choices):
+            values = iter(combination)
+            text = fill(template, lambda slot: next(values))
+            check_well_formed(text, find_quantities(text))
+
+
+@PROPERTY
+@given(st.lists(phrase(), max_size=6), st.sampled_from([" ", "", ", ", "\n", " en "]))
+def test_find_quantities_is_total_on_phrases(phrases: list[str], glue: str) -> None:
+    text = glue.join(phrases)
     check_well_formed(text, find_quantities(text))
 
 
