@@ -179,7 +179,7 @@ def compute(analysis: QuestionAnalysis, units: list[Unit]) -> tuple[list[Figure]
     if operations[0] is Operation.total:
         return _total(analysis, ranked)
     if operations[0] is Operation.share:
-        return [], [], ""  # part/whole choice is not reliable enough yet: answer with the passages
+        return _share(analysis, ranked)
     anchors = _anchors(analysis, analysis.text)
     if len(anchors) < 2 and len(analysis.years) == 1:
         anchors = _second_year(ranked, str(analysis.years[0]))
@@ -258,3 +258,43 @@ def _missing_note(anchor: str, consequence: str) -> str:
     """Which figure is missing, in words (our own sentences carry no digits)."""
     what = "het gevraagde jaar" if re.search(r"\d", anchor) else f"‘{anchor}’"
     return f"Het cijfer voor {what} staat niet in de gevonden passages, dus {consequence}."
+
+
+SHARE_OF = re.compile(
+    r"(?:welk (?:percentage|deel|aandeel)|aandeel|hoeveel procent) van (?:de |het |alle )?(?P<whole>.+?)"
+    r"\s(?:in (?:de |het )?[A-Z][^\s]*(?:\s[A-Z][^\s]*)*\s)?(?:is|heeft|hebben|zijn|woont|wonen|werkt|werken|zit|zitten)\s(?P<part>.+?)\??$",
+    re.IGNORECASE,
+)
+SHARE_AMONG = re.compile(r"aandeel (?P<part>[\w-]+) (?:onder|van) (?:de |het |alle )?(?P<whole>.+?)\??$", re.IGNORECASE)
+
+
+def _head(phrase: str, last: bool) -> str:
+    """The stem of a phrase's head word: the last content word of the whole, the first of the part."""
+    words = [w for w in re.findall(r"[^\W\d_]+", re.split(r"\s(?:in|bij|uit|op|per|\()\s?", phrase)[0]) if tokenize(w)]
+    if not words:
+        return ""
+    return tokenize(words[-1 if last else 0])[0]
+
+
+def _share(analysis: QuestionAnalysis, ranked: list[Unit]) -> tuple[list[Figure], list[Unit], str]:
+    """part / whole × 100, both numbers from one sentence, the part smaller than the whole."""
+    match = SHARE_OF.search(analysis.text) or SHARE_AMONG.search(analysis.text)
+    if not match:
+        return [], [], ""
+    whole, part = _head(match.group("whole"), last=True), _head(match.group("part"), last=False)
+    if not whole or not part or whole == part:
+        return [], [], ""
+    for unit in ranked:
+        found = assign(unit, [part, whole])
+        if found is None:
+            continue
+        part_q, whole_q = found
+        if part_q.unit != "" or whole_q.unit != "" or not 0 < part_q.value < whole_q.value:
+            continue
+        value = part_q.value / whole_q.value * 100
+        figure = Figure(
+            label=f"aandeel {part} in {whole}", value=round(value, 4), display=format_number(round(value, 1)) + "%",
+            unit="%", expression=f"{_fmt(part_q)} / {_fmt(whole_q)} × 100",
+        )
+        return [figure], [unit], ""
+    return [], [], "Ik heb geen zin gevonden met zowel het deel als het geheel, dus ik reken geen aandeel uit."

@@ -96,3 +96,19 @@ def test_numbers_of_different_units_are_not_combined() -> None:
 
 def test_stems_used_as_anchors_exist() -> None:
     assert tokenize("vrouwen") and tokenize("mannen")
+
+
+def test_share_of_part_in_whole_from_one_sentence() -> None:
+    analysis = ANALYZER.analyze("Welk percentage van de geregistreerde werkzoekenden in de provincie Utrecht heeft bijstand?")
+    units = _units("BIJSTAND 32.103 WAJONG 3.769 WW 9.971 TOTAAL GEREGISTREERDE WERKZOEKENDEN 80.431")
+    figures, _, note = compute(analysis, units)
+    assert note == ""
+    assert figures[0].display == "39,9%"
+    assert figures[0].expression == "32.103 / 80.431 × 100"
+
+
+def test_share_needs_part_smaller_than_whole() -> None:
+    analysis = ANALYZER.analyze("Welk deel van de vacatures is zorg?")
+    units = _units("Er zijn 900 vacatures in de zorg en 400 vacatures totaal.")
+    figures, _, _ = compute(analysis, units)
+    assert figures == []
