@@ -16,7 +16,7 @@ from ingest.settings import Settings
 EVALS = Path(__file__).resolve().parent.parent / "evals"
 
 GATES = {
-    "dev.jsonl": {"hit@5": 0.82, "facts_all": 0.48, "refusal_accuracy": 0.60, "false_refusals_max": 0.06,
+    "dev.jsonl": {"hit@5": 0.82, "facts_all": 0.48, "refusal_accuracy": 0.75, "false_refusals_max": 0.06,
                   "untraceable_answers_max": 0, "latency_ms_p95_max": 1000},
     "own.jsonl": {"hit@5": 0.74, "facts_all": 0.28, "refusal_accuracy": 0.88, "false_refusals_max": 0.14,
                   "untraceable_answers_max": 0, "latency_ms_p95_max": 1000},
