@@ -215,9 +215,10 @@ class Assistant:
             return False
         if analysis.quarters and not any(QUARTER_WORDS[q] in text or f"q{q}" in text for q in analysis.quarters):
             return False
+        flat = text.replace("-", "").replace(" ", "")
         for place in analysis.places:
-            if place.name.lower() in text:
-                continue
+            if place.name.lower() in text or place.name.lower().replace("-", "").replace(" ", "") in flat:
+                continue  # extraction sometimes drops the hyphen: "MiddenLimburg"
             entry = self.entries.get(unit.passage.source_id)
             own = entry is not None and (
                 (place.name in entry.regions and len(entry.regions) == 1)

@@ -18,7 +18,7 @@ EVALS = Path(__file__).resolve().parent.parent / "evals"
 GATES = {
     "dev.jsonl": {"hit@5": 0.82, "facts_all": 0.48, "refusal_accuracy": 0.75, "false_refusals_max": 0.06,
                   "untraceable_answers_max": 0, "latency_ms_p95_max": 1000},
-    "own.jsonl": {"hit@5": 0.74, "facts_all": 0.28, "refusal_accuracy": 0.88, "false_refusals_max": 0.14,
+    "own.jsonl": {"hit@5": 0.76, "facts_all": 0.30, "refusal_accuracy": 0.88, "false_refusals_max": 0.11,
                   "untraceable_answers_max": 0, "latency_ms_p95_max": 1000},
 }
 
