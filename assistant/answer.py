@@ -11,7 +11,6 @@ from dataclasses import dataclass
 
 from assistant import prompts
 from assistant.compose import (
-    NUMBER,
     SentenceQuality,
     Unit,
     coverage,
@@ -193,7 +192,6 @@ class Assistant:
             covered = any(municipality.lower() == m.lower() for e in self.entries.values() for m in e.municipalities)
             if not covered and f"gemeente {municipality.lower()}" not in texts:
                 return Decision(True, prompts.REFUSE_PLACE)
-        chosen_text = " ".join(u.text for u in chosen)
         for year in analysis.years:
             if str(year) not in texts:
                 return Decision(True, prompts.REFUSE_YEAR)

@@ -79,7 +79,6 @@ def quantity_near(unit: Unit, anchor: str, direction: str | None = None) -> Quan
     if not positions:
         return None
     best: tuple[int, Quantity] | None = None
-    words = _words(text)
     for quantity in _quantities(unit):
         for start, end in positions:
             if quantity.start <= start < quantity.end:
@@ -92,7 +91,6 @@ def quantity_near(unit: Unit, anchor: str, direction: str | None = None) -> Quan
             if gap <= WINDOW and ";" not in between and "." not in between.replace(",", ""):
                 if best is None or gap < best[0]:
                     best = (gap, quantity)
-    del words
     return best[1] if best else None
 
 
@@ -175,7 +173,6 @@ def compute(analysis: QuestionAnalysis, units: list[Unit]) -> tuple[list[Figure]
         return [], [], ""
     ranked = sorted(units, key=lambda u: -u.score)[:12]
     figures: list[Figure] = []
-    used: list[Unit] = []
     if operations[0] is Operation.total:
         return _total(analysis, ranked)
     if operations[0] is Operation.share:
