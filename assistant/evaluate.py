@@ -644,17 +644,8 @@ def check_thresholds(metrics: Mapping[str, Any] | EvalResult, thresholds: Mappin
 # Report
 # --------------------------------------------------------------------------------------------
 
-_TABLE_METRICS = (
-    "n",
-    "hit@5",
-    "facts",
-    "facts_all",
-    "refusal_accuracy",
-    "false_refusals",
-    "untraceable_answers",
-    "latency_ms_p50",
-    "latency_ms_p95",
-)
+# The report's tables leave out the counts and rates that only matter for debugging.
+_TABLE_METRICS = tuple(m for m in METRIC_NAMES if m not in {"n_answerable", "n_unanswerable", "errors", "pass_rate"})
 
 
 def _fmt(value: Any, metric: str = "") -> str:
