@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import ingest  # noqa: F401  (offline environment before chromadb / transformers)
 
+import json
+import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -12,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from ingest.models import IngestReport
-from ingest.pipeline import run_ingest
+from ingest.pipeline import PIPELINE_VERSION, run_ingest
 from ingest.settings import Settings
 
 REPO = Path(__file__).resolve().parent.parent
@@ -37,8 +39,27 @@ def built_index(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, Ing
     corpus = root / "corpus"
     shutil.copytree(CORPUS, corpus)
     settings = make_settings(root, corpus)
+    reuse = _reusable_data_dir()
+    if reuse is not None:
+        # Developer shortcut: copy an index built from this corpus by the same pipeline version;
+        # the re-ingest below then embeds nothing and still checks the corpus is unchanged.
+        shutil.copytree(reuse, settings.data_dir, ignore=shutil.ignore_patterns("ingest.lock"))
     report = run_ingest(settings)
     return settings, report
+
+
+def _reusable_data_dir() -> Path | None:
+    """MARKTWIJZER_TEST_REUSE_INDEX=<data dir> (never set in CI): reuse when its version matches."""
+    value = os.environ.get("MARKTWIJZER_TEST_REUSE_INDEX")
+    if not value:
+        return None
+    data = Path(value)
+    try:
+        generation = (data / "index" / "CURRENT").read_text().strip()
+        manifest = json.loads((data / "index" / generation / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return data if manifest.get("pipeline_version") == PIPELINE_VERSION else None
 
 
 @pytest.fixture
