@@ -30,6 +30,8 @@ class Settings(BaseSettings):
     llm_api_key: SecretStr = SecretStr("")
     max_chunk_chars: int = Field(1400, ge=200, le=8000, description="Upper bound of a chunk's text.")
     keep_generations: int = Field(2, ge=1, le=20, description="Index generations kept on disk.")
+    api_url: str = Field("", description="UI only: empty = assistant in-process; http://host:port = call the HTTP API.")
+    api_key: SecretStr = Field(SecretStr(""), description="UI only: API key sent as 'Authorization: Bearer' to API_URL.")
 
     @field_validator("embedding")
     @classmethod
