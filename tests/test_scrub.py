@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.scrub import BSN, EMAIL, IBAN, PHONE, contains_personal_data, elfproef, iban_valid, scrub
+from assistant.scrub import (
+    BSN,
+    EMAIL,
+    IBAN,
+    PHONE,
+    contains_personal_data,
+    elfproef,
+    iban_valid,
+    scrub,
+)
 
 
 @pytest.mark.parametrize("number", ["111222333", "123456782", "999999990"])
