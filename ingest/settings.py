@@ -22,8 +22,17 @@ class Settings(BaseSettings):
     embedding_threads: int = Field(2, ge=1, le=64)
     chroma_url: str = Field("", description="Empty: embedded Chroma in DATA_DIR; http://host:port: server.")
     database_url: str = Field("", description="Empty: SQLite in DATA_DIR; postgresql://... for replicas.")
-    reader_keys: str = ""
-    admin_keys: str = ""
+    reader_keys: str = Field("", description="Comma-separated API keys for reading; 'name:key' names a key in the audit log.")
+    admin_keys: str = Field("", description="Comma-separated admin API keys (upload, withdraw, jobs, audit); 'name:key'.")
+    auth: Literal["on", "off"] = Field("on", description="'off' (only when set explicitly) serves every request as admin.")
+    max_question_chars: int = Field(2000, ge=10, le=2000, description="Longest question the API accepts.")
+    max_body_bytes: int = Field(256 * 1024, ge=1024, description="Largest JSON request body.")
+    max_upload_bytes: int = Field(50 * 1024 * 1024, ge=1024, description="Largest uploaded source file.")
+    rate_limit_per_minute: int = Field(120, ge=0, description="Requests per API key per minute (0 = no limit).")
+    rate_limit_burst: int = Field(30, ge=1, description="Requests a key may make at once before the rate applies.")
+    answer_timeout_s: float = Field(30.0, gt=0, description="An answer that takes longer is abandoned (504).")
+    max_concurrent_answers: int = Field(2, ge=1, le=64, description="Answers computed at once (CPU cores).")
+    max_queued_answers: int = Field(64, ge=1, description="Answers waiting beyond this are refused (503).")
     llm: Literal["none", "openai", "ollama"] = "none"
     llm_base_url: str = ""
     llm_model: str = ""
