@@ -59,16 +59,19 @@ from ingest.settings import Settings
 log = logging.getLogger(__name__)
 
 Rating = Literal["up", "down"]
-FEEDBACK_REASONS: tuple[str, ...] = (
-    "incorrect",  # a fact or figure is wrong
-    "incomplete",  # the answer misses something the sources say
-    "wrong_source",  # a citation does not support the sentence
-    "not_relevant",  # answers another question
-    "unclear",  # hard to read or too long
-    "wrongly_refused",  # the sources do answer it
-    "helpful",  # (thumbs up) useful as it is
-    "other",
+# Reason codes (Dutch, as the UI offers them). Thumbs down:
+FEEDBACK_REASONS_DOWN: tuple[str, ...] = (
+    "onjuist",  # answer or figure is wrong
+    "bron_ondersteunt_niet",  # the passage does not support the answer
+    "onvolledig",  # misses something the sources say
+    "niet_relevant",  # answers another question
+    "onterecht_geweigerd",  # the sources do answer it
+    "onduidelijk",  # hard to read
+    "anders",
 )
+# Thumbs up:
+FEEDBACK_REASONS_UP: tuple[str, ...] = ("juist_en_bruikbaar", "goede_bronnen", "tijdwinst", "anders")
+FEEDBACK_REASONS: tuple[str, ...] = tuple(dict.fromkeys(FEEDBACK_REASONS_DOWN + FEEDBACK_REASONS_UP))
 MAX_COMMENT_CHARS = 2000
 MAX_QUESTION_CHARS = 4000
 
@@ -323,6 +326,7 @@ class AuditStore:
         """
         if rating not in ("up", "down"):
             raise ValueError(f"rating must be 'up' or 'down', not {rating!r}")
+        reason = reason or None
         if reason is not None and reason not in FEEDBACK_REASONS:
             raise ValueError(f"unknown reason {reason!r}; expected one of {', '.join(FEEDBACK_REASONS)}")
         if comment is not None:

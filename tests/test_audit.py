@@ -104,7 +104,7 @@ def test_feedback_refers_to_recorded_answers(tmp_path: Path) -> None:
     store = AuditStore(_settings(tmp_path))
     store.record_answer(_answer("Hoeveel banen?", "ans-1"), key_name="ui")
     up = store.record_feedback("ans-1", "up", key_name="ui")
-    down = store.record_feedback("ans-1", "down", reason="incorrect", comment="Bel me: 06-12345678 of mail p@q.nl",
+    down = store.record_feedback("ans-1", "down", reason="onjuist", comment="Bel me: 06-12345678 of mail p@q.nl",
                                  key_name="ui")
     assert down > up
     with pytest.raises(UnknownAnswer):
