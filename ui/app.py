@@ -1,37 +1,34 @@
-"""Marktwijzer UI. For now a status page with the approved sources; the chat comes with its issue."""
+"""Marktwijzer UI (Streamlit), started by `marktwijzer ui`: chat for advisers, Sources and
+Evaluations pages for trainers. Talks to the assistant in-process, or to the HTTP API when
+MARKTWIJZER_API_URL is set (ui/backend.py)."""
 
 import ingest  # noqa: F401  (offline environment first)
 
+from pathlib import Path
+
 import streamlit as st
 
-from ingest.registry import load_registry
-from ingest.settings import Settings
-from ingest.store import current_generation
+from ui.common import ai_notice, backend, styles
 
-st.set_page_config(page_title="Marktwijzer", page_icon="📊")
-st.title("Marktwijzer")
-st.info(
-    "Je werkt met een AI-assistent. Antwoorden komen alleen uit goedgekeurde bronnen; "
-    "controleer altijd de bron voordat je een cijfer gebruikt."
-)
+HERE = Path(__file__).resolve().parent
 
-settings = Settings()
-generation = current_generation(settings.index_dir)
-if generation is None:
-    st.warning("Er is nog geen index. Draai `marktwijzer ingest`.")
-else:
-    manifest = generation.read_manifest()
-    st.subheader("Goedgekeurde bronnen in de index")
-    registry = {entry.id: entry for entry in load_registry(settings.registry_path).sources}
-    st.table(
-        [
-            {
-                "bron": source.title,
-                "uitgever": registry[source.id].publisher if source.id in registry else "",
-                "pagina's": source.pages,
-                "passages": source.chunks,
-                "geïndexeerd": source.indexed_at,
-            }
-            for source in manifest.sources.values()
-        ]
+st.set_page_config(page_title="Marktwijzer", page_icon="📊", layout="wide")
+styles()
+
+pages = {
+    "Adviseurs": [st.Page(HERE / "views" / "chat.py", title="Vraag het Marktwijzer", icon="💬",
+                          url_path="chat", default=True)],
+    "Trainers": [
+        st.Page(HERE / "views" / "sources.py", title="Bronnen", icon="📚", url_path="bronnen"),
+        st.Page(HERE / "views" / "evaluations.py", title="Evaluaties", icon="📈", url_path="evaluaties"),
+    ],
+}
+page = st.navigation(pages)
+with st.sidebar:
+    mode = backend()
+    st.caption(
+        "🤖 AI-assistent: antwoorden alleen uit goedgekeurde bronnen; controleer altijd de bron. "
+        + ("Verbonden met de API." if mode.remote else "")
     )
+ai_notice()
+page.run()

@@ -1,0 +1,455 @@
+"""One small client interface for the UI, with two implementations.
+
+- `InProcessBackend` (default) calls the assistant, registry, ingest and audit store in this process.
+- `HttpBackend` (when `MARKTWIJZER_API_URL` is set) calls the HTTP API, so UI and API can run on
+  different machines. The key from `MARKTWIJZER_API_KEY` goes in `Authorization: Bearer <key>`.
+
+Both speak the Answer contract (`assistant.types`). `stream` yields `(kind, data)` events in the
+order of the API's server-sent events: ("citations", list[Citation]), ("delta", str) ...,
+("figures", list[Figure]), ("done", Answer), or ("error", Dutch message).
+"""
+
+from __future__ import annotations
+
+import ingest  # noqa: F401  (offline environment before heavy imports)
+
+import json
+import logging
+import re
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from assistant.types import Answer, Citation, Figure, HistoryTurn
+from ingest.settings import Settings
+
+Event = tuple[str, Any]
+Progress = Callable[[str, int, int], None]
+
+log = logging.getLogger(__name__)
+
+FEEDBACK_KEY_NAME = "ui"
+WORDS = re.compile(r"\S+\s*|\s+")
+
+
+class BackendError(RuntimeError):
+    """Something the user should see (Dutch message)."""
+
+
+class NotSupported(BackendError):
+    """The operation is not available with this backend."""
+
+
+def split_deltas(text: str, words_per_delta: int = 3) -> list[str]:
+    """The answer text in small pieces (whole words, whitespace kept) for streaming."""
+    words = WORDS.findall(text)
+    return ["".join(words[i : i + words_per_delta]) for i in range(0, len(words), words_per_delta)]
+
+
+def _filters_dict(filters: dict[str, Any] | None) -> dict[str, Any] | None:
+    if not filters:
+        return None
+    out = {k: v for k, v in filters.items() if v}
+    return out or None
+
+
+class Backend:
+    """The interface the pages use. Subclasses implement what their side can do."""
+
+    name = "backend"
+    remote = False
+
+    def ask(self, question: str, history: list[HistoryTurn] | None = None,
+            filters: dict[str, Any] | None = None, request_id: str | None = None, channel: str | None = "ui") -> Answer:
+        """One answer. `channel` names the caller in the audit log ('ui'); None: not recorded (evaluations)."""
+        raise NotImplementedError
+
+    def stream(self, question: str, history: list[HistoryTurn] | None = None,
+               filters: dict[str, Any] | None = None) -> Iterator[Event]:
+        raise NotImplementedError
+
+    def sources(self) -> list[dict[str, Any]]:
+        """Approved, indexed sources: id, title, publisher, edition, type, regions, period, scope, url."""
+        raise NotImplementedError
+
+    def feedback(self, answer: Answer, rating: str, reason: str, comment: str) -> None:
+        raise NotImplementedError
+
+    # Trainers' operations (Sources page)
+    def registry_rows(self) -> list[dict[str, Any]]:
+        raise NotSupported("De bronnenlijst is niet beschikbaar.")
+
+    def add_source(self, filename: str, data: bytes, metadata: dict[str, Any]) -> str:
+        raise NotSupported("Bronnen toevoegen kan alleen op de server (in-process modus).")
+
+    def set_status(self, source_id: str, status: str) -> None:
+        raise NotSupported("De status wijzigen kan alleen op de server (in-process modus).")
+
+    def reingest(self, progress: Progress | None = None) -> dict[str, Any]:
+        raise NotSupported("Opnieuw indexeren kan alleen op de server (in-process modus).")
+
+    def chunks(self, source_id: str) -> list[dict[str, Any]]:
+        raise NotSupported("Passages bekijken kan alleen op de server (in-process modus).")
+
+
+# ---------------------------------------------------------------------------------------------
+# In-process
+# ---------------------------------------------------------------------------------------------
+
+
+class InProcessBackend(Backend):
+    name = "in-process"
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._audit: Any = None
+
+    # -- answering -----------------------------------------------------------------------------
+
+    def assistant(self):  # noqa: ANN201
+        from assistant.answer import get_assistant
+        from ingest.store import IndexNotReady
+
+        try:
+            return get_assistant(self.settings)
+        except IndexNotReady as exc:
+            raise BackendError(
+                "Er is nog geen index. Laat een trainer de bronnen indexeren (pagina Bronnen of `marktwijzer ingest`)."
+            ) from exc
+
+    def warm_up(self) -> None:
+        """Load index and embedding model (a few seconds, once per process)."""
+        self.assistant()
+
+    def ask(self, question: str, history: list[HistoryTurn] | None = None,
+            filters: dict[str, Any] | None = None, request_id: str | None = None, channel: str | None = "ui") -> Answer:
+        from assistant.retrieve import Filters
+
+        flt = _filters_dict(filters)
+        answer = self.assistant().ask(question, history=history or None,
+                                      filters=Filters(**flt) if flt else None, request_id=request_id)
+        if channel:
+            self._record_answer(answer, channel)
+        return answer
+
+    def stream(self, question: str, history: list[HistoryTurn] | None = None,
+               filters: dict[str, Any] | None = None) -> Iterator[Event]:
+        try:
+            answer = self.ask(question, history, filters)
+        except ValueError as exc:  # the assistant's Dutch message for a bad question
+            yield ("error", str(exc))
+            return
+        except BackendError as exc:
+            yield ("error", str(exc))
+            return
+        yield ("citations", answer.citations)
+        for piece in split_deltas(answer.answer):
+            yield ("delta", piece)
+        yield ("figures", answer.figures)
+        yield ("done", answer)
+
+    # -- sources -------------------------------------------------------------------------------
+
+    def _registry(self):  # noqa: ANN202
+        from ingest.registry import RegistryError, load_registry
+
+        try:
+            return load_registry(self.settings.registry_path)
+        except RegistryError as exc:
+            raise BackendError(f"Het bronnenregister is ongeldig: {exc}") from exc
+
+    def _indexed(self) -> dict[str, Any]:
+        from ingest.store import current_generation
+
+        generation = current_generation(self.settings.index_dir)
+        return generation.read_manifest().sources if generation else {}
+
+    def sources(self) -> list[dict[str, Any]]:
+        indexed = self._indexed()
+        return [
+            _entry_dict(entry, indexed.get(entry.id))
+            for entry in self._registry().sources
+            if entry.approved and entry.id in indexed
+        ]
+
+    def registry_rows(self) -> list[dict[str, Any]]:
+        indexed = self._indexed()
+        return [_entry_dict(entry, indexed.get(entry.id)) for entry in self._registry().sources]
+
+    def add_source(self, filename: str, data: bytes, metadata: dict[str, Any]) -> str:
+        """Validate the file (readable, not empty, supported) and the metadata, then register it."""
+        from pydantic import ValidationError
+
+        from ingest.loaders import LoadError, load_file
+        from ingest.registry import RegistryError, SourceEntry, save_registry
+
+        suffix = Path(filename).suffix.lower() or ".txt"
+        with tempfile.TemporaryDirectory() as tmp:
+            probe = Path(tmp) / f"upload{suffix}"
+            probe.write_bytes(data)
+            try:
+                pages = load_file(probe)
+            except LoadError as exc:
+                raise BackendError(f"{filename} kan niet worden gelezen: {exc}") from exc
+        if not any(page.text.strip() for page in pages):
+            raise BackendError(f"{filename} bevat geen leesbare tekst.")
+        target = Path("files") / f"{metadata['id']}{suffix}"
+        try:
+            entry = SourceEntry(**{**metadata, "file": str(target)})
+        except ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+            raise BackendError(f"De gegevens van de bron zijn niet geldig: {problems}") from exc
+        try:
+            registry = self._registry().with_added(entry)
+        except RegistryError as exc:
+            raise BackendError(f"Deze bron-id bestaat al in het register ({entry.id}).") from exc
+        destination = self.settings.corpus_dir / target
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        destination.write_bytes(data)
+        save_registry(registry, self.settings.registry_path)
+        return entry.id
+
+    def set_status(self, source_id: str, status: str) -> None:
+        from ingest.registry import SourceStatus, save_registry
+
+        registry = self._registry()
+        try:
+            save_registry(registry.with_status(source_id, SourceStatus(status)), self.settings.registry_path)
+        except KeyError as exc:
+            raise BackendError(f"Geen bron met id '{source_id}' in het register.") from exc
+
+    def reingest(self, progress: Progress | None = None) -> dict[str, Any]:
+        from ingest.pipeline import IngestError, run_ingest
+        from ingest.store import IngestLocked
+
+        try:
+            report = run_ingest(self.settings, progress=progress)
+        except IngestLocked as exc:
+            raise BackendError("Er loopt al een indexering; probeer het over een minuut opnieuw.") from exc
+        except IngestError as exc:
+            raise BackendError(f"Indexeren mislukt: {exc}") from exc
+        return report.model_dump(mode="json")
+
+    def chunks(self, source_id: str) -> list[dict[str, Any]]:
+        from ingest.store import IndexNotReady, open_index
+
+        try:
+            handle = open_index(self.settings.index_dir)
+        except IndexNotReady as exc:
+            raise BackendError("Er is nog geen index.") from exc
+        return [
+            {
+                "id": c["id"],
+                "page_start": c["metadata"]["page_start"],
+                "page_end": c["metadata"]["page_end"],
+                "section": c["metadata"]["section"],
+                "text": c["document"][int(c["metadata"]["text_offset"]):],
+            }
+            for c in handle.chunks_of(source_id)
+        ]
+
+    # -- feedback ------------------------------------------------------------------------------
+
+    def _store(self):  # noqa: ANN202
+        if self._audit is None:
+            from assistant.audit import AuditStore
+
+            self._audit = AuditStore(self.settings)
+        return self._audit
+
+    def _record_answer(self, answer: Answer, channel: str) -> None:
+        """Every answer shown is recorded in the audit store (feedback refers to it); never fatal."""
+        try:
+            self._store().record_answer(answer, key_name=FEEDBACK_KEY_NAME, channel=channel)
+        except Exception:  # noqa: BLE001  (an audit outage must not stop answering)
+            log.exception("could not record answer %s in the audit store", answer.id)
+
+    def feedback(self, answer: Answer, rating: str, reason: str, comment: str) -> None:
+        from assistant.audit import UnknownAnswer
+
+        try:
+            self._store().record_feedback(answer.id or "", rating, reason or None, comment or None, FEEDBACK_KEY_NAME)
+        except UnknownAnswer as exc:
+            raise BackendError("Dit antwoord staat niet in het auditlog; feedback kan niet worden opgeslagen.") from exc
+        except ValueError as exc:
+            raise BackendError(f"Feedback niet opgeslagen: {exc}") from exc
+
+
+def _entry_dict(entry: Any, state: Any) -> dict[str, Any]:
+    return {
+        "id": entry.id,
+        "title": entry.title,
+        "publisher": entry.publisher,
+        "edition": entry.edition,
+        "type": entry.type.value,
+        "status": entry.status.value,
+        "regions": list(entry.regions),
+        "municipalities": list(entry.municipalities),
+        "provinces": list(entry.provinces),
+        "period": entry.period,
+        "scope": entry.scope,
+        "url": entry.url,
+        "file": entry.file,
+        "pages": state.pages if state else None,
+        "chunks": state.chunks if state else 0,
+        "indexed_at": state.indexed_at if state else None,
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# HTTP
+# ---------------------------------------------------------------------------------------------
+
+
+class HttpBackend(Backend):
+    name = "http"
+    remote = True
+
+    def __init__(self, base_url: str, api_key: str = "", timeout: float = 60.0) -> None:
+        import httpx
+
+        headers = {"Accept": "application/json"}
+        if api_key:
+            headers["Authorization"] = f"Bearer {api_key}"
+        self.base_url = base_url.rstrip("/")
+        self.client = httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout)
+
+    def _body(self, question: str, history: list[HistoryTurn] | None, filters: dict[str, Any] | None) -> dict:
+        body: dict[str, Any] = {"question": question}
+        if history:
+            body["history"] = [h.model_dump() for h in history]
+        flt = _filters_dict(filters)
+        if flt:
+            body["filters"] = flt
+        return body
+
+    def _error(self, response: Any) -> BackendError:
+        try:
+            detail = response.json().get("detail", response.text)
+        except ValueError:
+            detail = response.text
+        if isinstance(detail, dict):
+            detail = detail.get("message") or json.dumps(detail, ensure_ascii=False)
+        elif isinstance(detail, list):  # FastAPI validation errors
+            detail = "; ".join(str(d.get("msg", d)) if isinstance(d, dict) else str(d) for d in detail)
+        if response.status_code in (401, 403):
+            return BackendError(f"De API weigert de sleutel ({response.status_code}); zet MARKTWIJZER_API_KEY.")
+        return BackendError(f"De API gaf een fout ({response.status_code}): {detail}")
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+        import httpx
+
+        try:
+            response = self.client.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise BackendError(f"De API op {self.base_url} is niet bereikbaar: {exc}") from exc
+        if response.status_code >= 400:
+            raise self._error(response)
+        return response.json() if response.content else None
+
+    def ask(self, question: str, history: list[HistoryTurn] | None = None,
+            filters: dict[str, Any] | None = None, request_id: str | None = None, channel: str | None = "ui") -> Answer:
+        body = self._body(question, history, filters)
+        try:
+            return Answer.model_validate(self._request("POST", "/v1/ask", json=body))
+        except BackendError as exc:
+            if "(422)" in str(exc) or "(400)" in str(exc):
+                raise ValueError(str(exc).split(": ", 1)[-1]) from exc
+            raise
+
+    def stream(self, question: str, history: list[HistoryTurn] | None = None,
+               filters: dict[str, Any] | None = None) -> Iterator[Event]:
+        import httpx
+        from httpx_sse import connect_sse
+
+        body = self._body(question, history, filters)
+        citations: list[Citation] = []
+        figures: list[Figure] = []
+        text: list[str] = []
+        try:
+            with connect_sse(self.client, "POST", "/v1/ask/stream", json=body,
+                             headers={"Accept": "text/event-stream"}) as source:
+                response = source.response
+                if response.status_code >= 400:
+                    response.read()
+                    yield ("error", str(self._error(response)))
+                    return
+                for sse in source.iter_sse():
+                    kind = sse.event or "message"
+                    try:
+                        data = json.loads(sse.data) if sse.data else None
+                    except ValueError:
+                        data = sse.data
+                    if kind == "citations":
+                        items = data.get("citations", data) if isinstance(data, dict) else data
+                        citations = [Citation.model_validate(c) for c in items or []]
+                        yield ("citations", citations)
+                    elif kind == "delta":
+                        piece = data.get("text", data.get("delta", "")) if isinstance(data, dict) else str(data or "")
+                        text.append(piece)
+                        yield ("delta", piece)
+                    elif kind == "figures":
+                        items = data.get("figures", data) if isinstance(data, dict) else data
+                        figures = [Figure.model_validate(f) for f in items or []]
+                        yield ("figures", figures)
+                    elif kind == "done":
+                        yield ("done", self._final(question, data, citations, figures, "".join(text)))
+                        return
+                    elif kind == "error":
+                        message = data.get("message", data.get("detail", data)) if isinstance(data, dict) else data
+                        yield ("error", str(message))
+                        return
+        except httpx.HTTPError as exc:
+            yield ("error", f"De API op {self.base_url} is niet bereikbaar: {exc}")
+            return
+        # Stream ended without 'done': still give what arrived.
+        yield ("done", self._final(question, None, citations, figures, "".join(text)))
+
+    @staticmethod
+    def _final(question: str, data: Any, citations: list[Citation], figures: list[Figure], text: str) -> Answer:
+        if isinstance(data, dict):
+            payload = data.get("answer") if isinstance(data.get("answer"), dict) else data
+            if "question" in payload and "answer" in payload:
+                return Answer.model_validate(payload)
+            return Answer(
+                id=payload.get("id"), question=question, answer=text, refused=bool(payload.get("refused", False)),
+                citations=citations, figures=figures, timings_ms=payload.get("timings_ms") or {},
+            )
+        return Answer(question=question, answer=text, citations=citations, figures=figures)
+
+    def sources(self) -> list[dict[str, Any]]:
+        rows = self._request("GET", "/v1/sources") or []
+        if isinstance(rows, dict):
+            rows = rows.get("sources", [])
+        return [r for r in rows if r.get("status", "approved") == "approved"]
+
+    def registry_rows(self) -> list[dict[str, Any]]:
+        return self.sources()
+
+    def add_source(self, filename: str, data: bytes, metadata: dict[str, Any]) -> str:
+        fields = {k: (",".join(v) if isinstance(v, list) else str(v)) for k, v in metadata.items() if v not in (None, "", [])}
+        result = self._request("POST", "/v1/sources", files={"file": (filename, data)}, data=fields)
+        return str((result or {}).get("id", metadata.get("id", "")))
+
+    def set_status(self, source_id: str, status: str) -> None:
+        if status != "withdrawn":
+            raise NotSupported("Via de API kan een bron alleen worden ingetrokken; goedkeuren gebeurt op de server.")
+        self._request("POST", f"/v1/sources/{source_id}/withdraw")
+
+    def feedback(self, answer: Answer, rating: str, reason: str, comment: str) -> None:
+        self._request("POST", "/v1/feedback", json={
+            "answer_id": answer.id or "", "rating": rating, "reason": reason, "comment": comment,
+        })
+
+
+def make_backend(settings: Settings | None = None) -> Backend:
+    """HttpBackend when an API URL is configured, else the assistant in this process."""
+    settings = settings or Settings()
+    url = getattr(settings, "api_url", "") or ""
+    if url:
+        key = getattr(settings, "api_key", "")
+        key = key.get_secret_value() if hasattr(key, "get_secret_value") else str(key or "")
+        return HttpBackend(url, key)
+    return InProcessBackend(settings)
+

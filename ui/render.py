@@ -1,0 +1,208 @@
+"""Pure helpers for showing answers: claims per [n] marker, highlighted passages, figure inputs,
+answer HTML and the Markdown export. No Streamlit here, so all of it is unit-tested directly."""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import re
+from collections.abc import Iterable, Mapping
+from difflib import SequenceMatcher
+from typing import Any
+
+from assistant.types import Answer, Citation, Figure
+
+MARKER_GROUP = re.compile(r"(?:\s?\[\d+\])+")
+MARKER = re.compile(r"\[(\d+)\]")
+INTRO = re.compile(r"^Volgens [^:\n]{3,200}:\s*")
+NUMBER = re.compile(r"(?<![\w.,])\d{1,3}(?:\.\d{3})+(?:,\d+)?|(?<![\w.,])\d+(?:,\d+)?")
+MIN_BLOCK = 8
+
+AI_NOTICE = (
+    "Je praat met een AI-assistent (Marktwijzer), niet met een mens. De antwoorden worden automatisch "
+    "samengesteld uit goedgekeurde bronnen en kunnen fouten bevatten: controleer altijd de bron en de "
+    "passage voordat je een antwoord of cijfer gebruikt in een gesprek."
+)
+REFUSAL_HEADING = "Niet gevonden in de goedgekeurde bronnen"
+
+
+def claims_by_marker(answer_text: str) -> dict[int, list[str]]:
+    """The text each [n] marker stands behind (source introductions and bullets removed)."""
+    claims: dict[int, list[str]] = {}
+    start = 0
+    for match in MARKER_GROUP.finditer(answer_text):
+        claim = answer_text[start : match.start()]
+        start = match.end()
+        claim = claim.lstrip(" .!?:;\n")
+        lines = [line.strip().lstrip("•").strip() for line in claim.split("\n")]
+        lines = [INTRO.sub("", line) for line in lines if line]
+        text = " ".join(line for line in lines if line).strip()
+        if not text:
+            continue
+        for n in MARKER.findall(match.group(0)):
+            claims.setdefault(int(n), []).append(text)
+    return claims
+
+
+def _best_span(passage_l: str, claim_l: str) -> tuple[int, int] | None:
+    """The passage range that the claim was taken from (tolerant of case, hyphen and space changes)."""
+    matcher = SequenceMatcher(None, passage_l, claim_l, autojunk=False)
+    blocks = [b for b in matcher.get_matching_blocks() if b.size >= MIN_BLOCK]
+    if not blocks:
+        return None
+    best: tuple[int, int, int] | None = None  # (matched chars, start, end)
+    run_start, run_end, matched = blocks[0].a, blocks[0].a + blocks[0].size, blocks[0].size
+    for block in blocks[1:]:
+        if 0 <= block.a - run_end <= 6:
+            run_end, matched = block.a + block.size, matched + block.size
+        else:
+            if best is None or matched > best[0]:
+                best = (matched, run_start, run_end)
+            run_start, run_end, matched = block.a, block.a + block.size, block.size
+    if best is None or matched > best[0]:
+        best = (matched, run_start, run_end)
+    matched, begin, end = best
+    if matched < min(40, 0.6 * len(claim_l)):
+        return None
+    return begin, end
+
+
+def highlight_spans(passage: str, claims: Iterable[str]) -> list[tuple[int, int]]:
+    """Merged character ranges of `passage` that hold the cited claims."""
+    lowered = passage.lower()
+    if len(lowered) != len(passage):
+        lowered = passage
+    spans = []
+    for claim in claims:
+        claim_l = claim.lower() if len(claim.lower()) == len(claim) else claim
+        span = _best_span(lowered, claim_l)
+        if span:
+            spans.append(span)
+    merged: list[tuple[int, int]] = []
+    for begin, end in sorted(spans):
+        if merged and begin <= merged[-1][1] + 1:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((begin, end))
+    return merged
+
+
+def _text_html(text: str) -> str:
+    return html.escape(text).replace("\n", "<br>")
+
+
+def passage_html(passage: str, spans: list[tuple[int, int]]) -> str:
+    """The passage as one-line HTML with the cited sentences in <mark>."""
+    out, pos = [], 0
+    for begin, end in spans:
+        out.append(_text_html(passage[pos:begin]))
+        out.append(f'<mark class="mw-cited">{_text_html(passage[begin:end])}</mark>')
+        pos = end
+    out.append(_text_html(passage[pos:]))
+    return '<div class="mw-passage">' + "".join(out) + "</div>"
+
+
+def page_label(citation: Citation) -> str:
+    if citation.page_end and citation.page_end != citation.page:
+        return f"p. {citation.page}-{citation.page_end}"
+    return f"p. {citation.page}"
+
+
+def citation_meta(citation: Citation) -> str:
+    """'UWV · editie 2025-2026 · p. 12 · 3.1 Nog steeds veel vacatures'"""
+    parts = [citation.publisher, f"editie {citation.edition}" if citation.edition else "", page_label(citation),
+             citation.section]
+    return " · ".join(p for p in parts if p)
+
+
+def answer_html(answer: Answer) -> str:
+    """The answer text as one-line HTML; each [n] marker carries its source as a tooltip."""
+    by_n = {c.n: c for c in answer.citations}
+
+    def marker(match: re.Match[str]) -> str:
+        n = int(match.group(1))
+        citation = by_n.get(n)
+        tip = html.escape(f"{citation.title}, {page_label(citation)}, {citation.section}", quote=True) if citation else ""
+        return f'<span class="mw-ref" title="{tip}">[{n}]</span>'
+
+    escaped = html.escape(answer.answer, quote=False)
+    escaped = MARKER.sub(marker, escaped).replace("\n", "<br>")
+    return f'<div class="mw-answer">{escaped}</div>'
+
+
+def stream_safe(text: str) -> str:
+    """A streamed piece as Markdown that shows literally ($ would start LaTeX, * emphasis)."""
+    return re.sub(r"([\\`*_$#|~<>])", r"\\\1", text)
+
+
+def figure_inputs(figure: Figure, citations: Iterable[Citation]) -> list[tuple[str, list[int]]]:
+    """Each number in the figure's expression with the cited passages it stands in."""
+    cited = [c for c in citations if not figure.citations or c.n in figure.citations]
+    inputs = []
+    for number in dict.fromkeys(NUMBER.findall(figure.expression)):
+        pattern = re.compile(r"(?<![\d.,])" + re.escape(number) + r"(?![\d]|[.,]\d)")
+        inputs.append((number, [c.n for c in cited if pattern.search(c.text)]))
+    return inputs
+
+
+def refusal_heading(text: str) -> str:
+    from assistant import prompts
+
+    if text.startswith(prompts.REFUSE_PERSONAL[:30]):
+        return "Geen persoonsgegevens"
+    if text.startswith(prompts.REFUSE_FORECAST[:30]):
+        return "Geen eigen voorspellingen"
+    return REFUSAL_HEADING
+
+
+def coverage_lines(sources: Iterable[Mapping[str, Any]]) -> list[str]:
+    """'Regio in Beeld 2025-2026 Amersfoort (UWV): arbeidsmarktregio Amersfoort; cijfers ...'"""
+    lines = []
+    for source in sources:
+        details = [source.get("scope") or ", ".join(source.get("regions") or []), source.get("period") or ""]
+        detail = "; ".join(d for d in details if d)
+        line = f"{source.get('title', source.get('id'))} ({source.get('publisher', '')})"
+        lines.append(f"{line}: {detail}" if detail else line)
+    return lines
+
+
+def export_markdown(answer: Answer, sources: Mapping[str, Mapping[str, Any]] | None = None,
+                    when: dt.datetime | None = None) -> str:
+    """Answer + sources as a Markdown note for a conversation (what an adviser pastes into a file)."""
+    sources = sources or {}
+    when = when or dt.datetime.now()
+    lines = [
+        "# Marktwijzer: antwoord uit goedgekeurde bronnen",
+        "",
+        f"*{when:%d-%m-%Y %H:%M}* · antwoord-id `{answer.id or '-'}`",
+        "",
+        f"**Vraag:** {answer.question}",
+        "",
+    ]
+    if answer.refused:
+        lines += [f"**{refusal_heading(answer.answer)}.**", "", answer.answer, ""]
+    else:
+        lines += ["**Antwoord:**", "", *[line for line in answer.answer.split("\n")], ""]
+    if answer.figures:
+        lines += ["## Berekende cijfers", ""]
+        for figure in answer.figures:
+            refs = "".join(f"[{n}]" for n in figure.citations)
+            unit = f" {figure.unit}" if figure.unit else ""
+            lines.append(f"- {figure.label}: **{figure.display}{unit}** = {figure.expression} {refs}".rstrip())
+        lines.append("")
+    if answer.citations:
+        lines += ["## Bronnen", ""]
+        claims = claims_by_marker(answer.answer)
+        for citation in answer.citations:
+            url = (sources.get(citation.source_id) or {}).get("url") or ""
+            title = f"[{citation.title}]({url})" if url else citation.title
+            lines.append(f"[{citation.n}] {title}. {citation_meta(citation)}.")
+            lines.append("")
+            spans = highlight_spans(citation.text, claims.get(citation.n, []))
+            quoted = citation.text
+            for begin, end in reversed(spans):
+                quoted = quoted[:begin] + "**" + quoted[begin:end].strip() + "**" + quoted[end:]
+            lines += ["> " + line if line.strip() else ">" for line in quoted.split("\n")]
+            lines.append("")
+    lines += ["---", "", f"_{AI_NOTICE}_", ""]
+    return "\n".join(lines)

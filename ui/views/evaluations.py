@@ -1,0 +1,195 @@
+"""Evaluations page for trainers: choose or upload an evaluation set, run it with a progress bar,
+metrics per type (table + chart), failing questions with expected vs answered and their citations,
+and the comparison with the previous stored run."""
+
+import ingest  # noqa: F401  (offline environment first)
+
+import datetime as dt
+
+import pandas as pd
+import streamlit as st
+
+from assistant.evaluate import LOWER_IS_BETTER, METRIC_NAMES
+from ui import evalruns
+from ui.backend import BackendError
+from ui.common import backend, settings
+
+METRIC_LABELS = {
+    "n": "vragen", "n_answerable": "beantwoordbaar", "n_unanswerable": "onbeantwoordbaar",
+    "hit@5": "hit@5 (juiste passage in top 5)", "facts": "feiten (aandeel)", "facts_all": "alle feiten goed",
+    "refusal_accuracy": "terecht geweigerd", "false_refusals": "onterecht geweigerd",
+    "untraceable_answers": "antwoorden met ontraceerbaar getal", "errors": "fouten", "pass_rate": "geslaagd",
+    "latency_ms_p50": "latentie p50 (ms)", "latency_ms_p95": "latentie p95 (ms)",
+}
+TABLE_METRICS = ["n", "hit@5", "facts", "facts_all", "refusal_accuracy", "false_refusals",
+                 "untraceable_answers", "pass_rate", "latency_ms_p50"]
+CHART_METRICS = ["hit@5", "facts_all", "refusal_accuracy", "pass_rate"]
+
+be = backend()
+data_dir = settings().data_dir
+state = st.session_state
+
+st.title("Evaluaties")
+st.caption("Een evaluatieset is een JSONL-bestand met per regel `id`, `question`, `type`, `expected`, `doc`, "
+           "`evidence`. Elke run wordt bewaard en vergeleken met de vorige run van dezelfde set.")
+for message in state.pop("eval_flash", []):
+    st.success(message)
+
+# -- choose or upload ----------------------------------------------------------------------------------
+
+with st.expander("Evaluatieset uploaden"):
+    uploaded = st.file_uploader("JSONL-bestand", type=["jsonl"], key="eval_upload")
+    if uploaded is not None and st.button("Set opslaan", key="eval_upload_save"):
+        try:
+            name, count = evalruns.save_upload(data_dir, uploaded.name, uploaded.getvalue())
+        except ValueError as exc:
+            st.error(f"Deze set is niet geldig: {exc}")
+        else:
+            state["eval_set"] = name
+            state["eval_flash"] = [f"Set '{name}' opgeslagen ({count} vragen)."]
+            st.rerun()
+
+sets = evalruns.available_sets(data_dir)
+if not sets:
+    st.info("Er zijn nog geen evaluatiesets. Upload er een.")
+    st.stop()
+names = list(sets)
+if state.get("eval_set") not in names:
+    state["eval_set"] = names[0]
+name = st.selectbox("Evaluatieset", names, key="eval_set")
+
+if st.button("Evaluatie starten", type="primary", key="eval_run"):
+    bar = st.progress(0.0, text="Vragen beantwoorden…")
+
+    def progress(done: int, total: int) -> None:
+        bar.progress(done / total if total else 1.0, text=f"{done} van {total} vragen beantwoord")
+
+    def answer(item: dict):  # noqa: ANN202
+        return be.ask(item["question"], request_id=str(item.get("id")), channel=None)
+
+    try:
+        run = evalruns.run_set(data_dir, name, sets[name], answer, progress)
+    except (BackendError, ValueError) as exc:
+        st.error(str(exc))
+    else:
+        state[f"eval_run_{name}"] = run.name
+        state["eval_flash"] = [f"Run {run.name} klaar."]
+        st.rerun()
+
+runs = evalruns.list_runs(data_dir, name)
+if not runs:
+    st.info("Deze set is nog niet gedraaid. Klik op **Evaluatie starten**.")
+    st.stop()
+
+
+def _run_label(path) -> str:  # noqa: ANN001
+    try:
+        when = dt.datetime.strptime(path.name, "%Y%m%dT%H%M%S%fZ").replace(tzinfo=dt.timezone.utc)
+        return when.astimezone().strftime("%d-%m-%Y %H:%M:%S")
+    except ValueError:
+        return path.name
+
+
+run_names = [r.name for r in runs]
+default = state.get(f"eval_run_{name}")
+chosen = st.selectbox("Run", run_names, index=run_names.index(default) if default in run_names else 0,
+                      format_func=lambda n: _run_label(next(r for r in runs if r.name == n)), key=f"eval_pick_{name}")
+run = next(r for r in runs if r.name == chosen)
+result = evalruns.load_run(run)
+prev_path = evalruns.previous_run(data_dir, name, run)
+previous = evalruns.load_run(prev_path) if prev_path else None
+
+
+def _fmt(value: object) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.3f}" if value < 10 else f"{value:.0f}"
+    return str(value)
+
+
+# -- metrics ---------------------------------------------------------------------------------------
+
+overall = result.metrics.get("overall", {})
+prev_overall = previous.metrics.get("overall", {}) if previous else {}
+st.subheader("Resultaat")
+columns = st.columns(4)
+for column, metric in zip(columns, ["pass_rate", "hit@5", "facts_all", "refusal_accuracy"]):
+    now, then = overall.get(metric), prev_overall.get(metric)
+    delta = None
+    if isinstance(now, (int, float)) and isinstance(then, (int, float)):
+        delta = round(now - then, 3)
+    column.metric(METRIC_LABELS[metric], _fmt(now), delta=delta,
+                  delta_color="inverse" if metric in LOWER_IS_BETTER else "normal")
+st.caption(f"{overall.get('n', 0)} vragen · {result.wall_time_s:.1f} s · run {_run_label(run)}"
+           + (f" · vergeleken met {_run_label(prev_path)}" if prev_path else " · eerste run van deze set"))
+
+st.markdown("**Per vraagtype**")
+by_type = result.metrics.get("by_type", {})
+table = pd.DataFrame(
+    [{"type": kind, **{METRIC_LABELS[m]: group.get(m) for m in TABLE_METRICS}} for kind, group in by_type.items()]
+)
+st.dataframe(table, hide_index=True, width="stretch")
+chart = pd.DataFrame(
+    {METRIC_LABELS[m]: {kind: group.get(m) for kind, group in by_type.items()} for m in CHART_METRICS}
+)
+st.bar_chart(chart, stack=False, height=320)
+with st.expander("Per bron"):
+    st.dataframe(pd.DataFrame(
+        [{"bron": src, **{METRIC_LABELS[m]: group.get(m) for m in TABLE_METRICS}}
+         for src, group in result.metrics.get("by_source", {}).items()]
+    ), hide_index=True, width="stretch")
+
+# -- comparison ----------------------------------------------------------------------------------------
+
+st.subheader("Vergelijking met de vorige run")
+if previous is None:
+    st.caption("Er is nog geen eerdere run van deze set.")
+else:
+    rows = []
+    for metric in METRIC_NAMES:
+        now, then = overall.get(metric), prev_overall.get(metric)
+        diff = now - then if isinstance(now, (int, float)) and isinstance(then, (int, float)) else None
+        better = None if not diff else (diff < 0) == (metric in LOWER_IS_BETTER)
+        rows.append({"metriek": METRIC_LABELS[metric], "deze run": _fmt(now), "vorige run": _fmt(then),
+                     "verschil": "" if diff is None else f"{diff:+.3f}".rstrip("0").rstrip("."),
+                     "": "" if better is None else ("beter" if better else "slechter")})
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    before = {s.id: s for s in previous.items}
+    worse = [s for s in result.items if s.id in before and before[s.id].passed and not s.passed]
+    fixed = [s for s in result.items if s.id in before and not before[s.id].passed and s.passed]
+    st.markdown(f"**Nieuw mislukt ({len(worse)})**: " + (", ".join(s.id for s in worse) or "geen"))
+    st.markdown(f"**Nieuw geslaagd ({len(fixed)})**: " + (", ".join(s.id for s in fixed) or "geen"))
+
+# -- failing questions -------------------------------------------------------------------------------------
+
+failing = [s for s in result.items if not s.passed]
+st.subheader(f"Mislukte vragen ({len(failing)} van {len(result.items)})")
+kinds = sorted({s.type for s in failing})
+only = st.multiselect("Alleen type", kinds, key=f"eval_fail_types_{name}", placeholder="Alle types")
+for score in failing:
+    if only and score.type not in only:
+        continue
+    with st.expander(f"{score.id} · {score.type} · {score.question}"):
+        st.markdown("**Waarom mislukt:** " + ("; ".join(score.reasons) or "onbekend"))
+        left, right = st.columns(2)
+        with left:
+            st.markdown("**Verwacht**")
+            if score.expected:
+                st.markdown("\n".join(
+                    f"- {'❌' if e in score.missing else '✅'} `{e}`" for e in score.expected))
+            elif not score.answerable:
+                st.markdown("- een weigering (onbeantwoordbare vraag)")
+            st.caption("Bronnen: " + ", ".join(score.sources))
+        with right:
+            st.markdown("**Gegeven antwoord**" + (" (geweigerd)" if score.refused else ""))
+            st.text(score.answer or "(leeg)")
+            st.markdown("**Citaten:** " + ("; ".join(score.citations) if score.citations else "geen"))
+
+with st.expander("Rapport (Markdown) en grafiek"):
+    chart_path = run / "chart.png"
+    if chart_path.is_file():
+        st.image(str(chart_path))
+    st.download_button("Download rapport", data=(run / "report.md").read_text(encoding="utf-8"),
+                       file_name=f"evaluatie-{name}-{run.name}.md", mime="text/markdown", on_click="ignore")
+    st.caption(f"Opgeslagen in {run}")
