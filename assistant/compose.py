@@ -22,11 +22,11 @@ from ingest.sentences import split_passage
 NUMBER = re.compile(r"(?<![\w.,])[-+]?\d+(?:[.,]\d+)*(?:\s?%)?")
 URL = re.compile(r"https?://\S+|www\.\S+")
 TERMINAL = (".", "!", "?", ":", ";", ")", "’", "'", '"', "”")
-MAX_SENTENCES = 5
-MAX_CHARS = 900
+MAX_SENTENCES = 7
+MAX_CHARS = 1300
 MAX_LIST_ITEMS = 8
 DENSE_WEIGHT = 0.6
-SECONDARY = 0.8  # another passage joins when its best sentence scores this share of the best
+SECONDARY = 0.7  # another passage joins when its best sentence scores this share of the best
 MAX_PASSAGES = 3
 NEIGHBOUR = 0.4
 PRIMARY_FLOOR = 0.5
@@ -49,10 +49,31 @@ class Unit:
 def split_units(passage: Passage, rank: int, vectors: dict[int, np.ndarray] | None = None) -> list[Unit]:
     """The passage's units (same split as at ingest, so the stored sentence vectors line up)."""
     vectors = vectors or {}
-    return [
-        Unit(passage, rank, span.order, span.text, span.kind, frozenset(tokenize(span.text)), vectors.get(span.order))
-        for span in split_passage(passage.text, passage.section)
-    ]
+    units = []
+    for span in split_passage(passage.text, passage.section):
+        text = readable(span.text)
+        units.append(Unit(passage, rank, span.order, text, span.kind, frozenset(tokenize(text)), vectors.get(span.order)))
+    return units
+
+
+FOOTNOTE_MARK = re.compile(r"(?<=[^\W\d_]{2})([.!?])\d{1,3}(?=\s+[A-Z]|\s*$)")
+POINTER = re.compile(r"^(?:Lees|Kijk|Bekijk|Zie|Meer informatie|Klik)\b", re.IGNORECASE)
+
+
+def readable(text: str) -> str:
+    """Unit text as an adviser should read it: web addresses and footnote numbers that PDF
+    extraction glued onto a sentence ("augustus.28 Deze ...", "... niet https://...") removed.
+    Only digits are removed, never added, so the number audit still holds."""
+    had_url = bool(URL.search(text))
+    text = URL.sub(" ", text)
+    text = FOOTNOTE_MARK.sub(r"\1", text)
+    text = re.sub(r"\s{2,}", " ", text).strip()
+    if had_url and not text.endswith(TERMINAL):
+        # the footnote block was run into the sentence: keep its complete sentences only
+        ends = [m.end() for m in re.finditer(r"[.!?](?=\s+[A-Z])", text)]
+        if ends and ends[-1] >= 40:
+            text = text[: ends[-1]]
+    return text
 
 
 class SentenceQuality:
@@ -62,10 +83,11 @@ class SentenceQuality:
         self.vocabulary = vocabulary
 
     def usable(self, unit: Unit) -> bool:
-        if URL.search(unit.text):
-            return False  # link lines ("Lees hier meer ... https://...") say nothing themselves
         text = unit.text.strip()
-        if unit.kind == "heading" or len(text) < 20 or len(re.findall(r"[^\W\d_]{2,}", text)) < 4:
+        if POINTER.match(text.lstrip("•").strip()):
+            return False  # link lines ("Lees hier meer ...") say nothing themselves
+        words_needed, chars_needed = (2, 8) if unit.kind == "bullet" else (4, 20)
+        if unit.kind == "heading" or len(text) < chars_needed or len(re.findall(r"[^\W\d_]{2,}", text)) < words_needed:
             return False
         if re.search(r"[^\W\d_]{4,}\.\s+[a-z]", text) or re.match(r"^[A-Z]{3,}\s", text):
             return False  # a lost sentence start glued on, or a display heading run into the text
@@ -81,7 +103,8 @@ class SentenceQuality:
             rare = [w for w in (left, right) if w.islower() and self.vocabulary[w] <= 1 and w not in COMMON_SHORT]
             if len(rare) == 2 and min(len(left), len(right)) <= 5:
                 return False  # a word split by extraction, like "veili ngend"
-        return not (body.count("(") != body.count(")"))
+        unenumerated = re.sub(r"(?:^|\s)(?:\d{1,2}|[a-z])\)", " ", body)  # "1) ... 2) ..." is a list, not a lost "("
+        return unenumerated.count("(") == unenumerated.count(")")
 
 
 COMMON_SHORT = {"ook", "nog", "wel", "niet", "meer", "veel", "zich", "deze", "dit", "dat", "die", "naar", "voor", "maar", "want", "omdat"}
