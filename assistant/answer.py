@@ -213,10 +213,11 @@ class Assistant:
             return False
         if analysis.quarters and not any(QUARTER_WORDS[q] in text or f"q{q}" in text for q in analysis.quarters):
             return False
-        flat = text.replace("-", "").replace(" ", "")
+        context = f"{unit.passage.section_path} {unit.passage.text}".lower()
+        flat = context.replace("-", "").replace(" ", "")
         for place in analysis.places:
-            if place.name.lower() in text or place.name.lower().replace("-", "").replace(" ", "") in flat:
-                continue  # extraction sometimes drops the hyphen: "MiddenLimburg"
+            if place.name.lower() in context or place.name.lower().replace("-", "").replace(" ", "") in flat:
+                continue  # the passage is about the place (extraction sometimes drops the hyphen: "MiddenLimburg")
             entry = self.entries.get(unit.passage.source_id)
             own = entry is not None and (
                 (place.name in entry.regions and len(entry.regions) == 1)

@@ -1,56 +1,793 @@
-"""HTTP API. For now: health, readiness and the source listing (answers come with the answers issue)."""
+"""HTTP API (FastAPI) for other tools: answers (JSON and server-sent events), sources, feedback,
+ingest jobs, audit, health and Prometheus metrics. Started by `marktwijzer serve`.
+
+Every error is JSON `{"code": "...", "message": "...", "detail": ...}` with a stable `code`.
+Reading needs a reader or admin key, writing (sources, jobs, audit) an admin key, sent as
+`Authorization: Bearer <key>` or `X-API-Key: <key>`. `/healthz`, `/readyz`, `/metrics`, `/docs`
+and `/openapi.json` are open.
+"""
 
 from __future__ import annotations
 
 import ingest  # noqa: F401  (offline environment first)
 
-from typing import Any
+import asyncio
+import json
+import logging
+import math
+import re
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Annotated, Any, Literal
 
-from fastapi import FastAPI, HTTPException
+from fastapi import Depends, FastAPI, File, Form, Path, Query, Request, UploadFile
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ingest.registry import load_registry
+from assistant.audit import FEEDBACK_REASONS, AnswerRecord, AuditStore, FeedbackRecord, UnknownAnswer
+from assistant.auth import ANONYMOUS_ADMIN, KeyRing, Principal, Role
+from assistant.jobs import Job, JobManager, JobState
+from assistant.metrics import Metrics
+from assistant.retrieve import Filters
+from assistant.types import Answer, Citation, Figure, HistoryTurn
+from assistant.uploads import UploadMetadata, UploadRefused, add_source, set_status, split_list
+from ingest.registry import RegistryError, SourceEntry, SourceStatus, SourceType, load_registry
 from ingest.settings import Settings
-from ingest.store import current_generation
+from ingest.store import IndexNotReady, current_generation
 
-app = FastAPI(title="Marktwijzer API", version="0.1.0")
+log = logging.getLogger(__name__)
 
-
-@app.get("/healthz")
-def healthz() -> dict[str, str]:
-    return {"status": "ok"}
-
-
-@app.get("/readyz")
-def readyz() -> dict[str, Any]:
-    generation = current_generation(Settings().index_dir)
-    if generation is None:
-        raise HTTPException(status_code=503, detail={"code": "index_not_ready", "message": "run `marktwijzer ingest`"})
-    manifest = generation.read_manifest()
-    return {
-        "status": "ready",
-        "generation": manifest.generation,
-        "sources": len(manifest.sources),
-        "chunks": sum(s.chunks for s in manifest.sources.values()),
-    }
+API_VERSION = "1.0.0"
+ANSWER_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$"
+MAX_HISTORY_TURNS = 20
+MULTIPART_OVERHEAD = 1024 * 1024
+DELTA_WORDS = 4
 
 
-@app.get("/v1/sources")
-def list_sources() -> list[dict[str, Any]]:
-    settings = Settings()
-    registry = load_registry(settings.registry_path)
+# -- models at the boundary --------------------------------------------------------------------
+
+
+class ErrorBody(BaseModel):
+    code: str = Field(description="Stable machine-readable error code.")
+    message: str = Field(description="What went wrong, in Dutch, for people.")
+    detail: Any = Field(None, description="Extra information (e.g. the invalid fields).")
+
+
+class AskRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    question: str = Field(min_length=1, max_length=2000, description="The question, in Dutch.")
+    history: list[HistoryTurn] = Field(
+        default_factory=list, max_length=MAX_HISTORY_TURNS, description="Earlier turns, oldest first."
+    )
+    filters: Filters | None = None
+    id: str | None = Field(
+        None, pattern=ANSWER_ID_PATTERN,
+        description="Your request id: becomes the answer id (must be unused). Default: a new id.",
+    )
+
+
+class SourceOut(BaseModel):
+    id: str
+    title: str
+    publisher: str
+    edition: str
+    published: str
+    period: str
+    type: str
+    status: str
+    regions: list[str]
+    municipalities: list[str]
+    provinces: list[str]
+    url: str
+    indexed: bool
+    pages: int | None
+    chunks: int
+    indexed_at: str | None
+
+
+class SourceChange(BaseModel):
+    id: str
+    source: SourceOut
+    job: Job | None = Field(None, description="The background ingest that applies the change (poll /v1/jobs/{id}).")
+
+
+class FeedbackRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    answer_id: str = Field(pattern=ANSWER_ID_PATTERN, description="The `id` of the answer.")
+    rating: Literal["up", "down"]
+    reason: Literal[FEEDBACK_REASONS] | None = Field(  # type: ignore[valid-type]
+        None, description="Reason code: " + ", ".join(FEEDBACK_REASONS)
+    )
+    comment: str | None = Field(None, max_length=2000, description="Free text; personal data is scrubbed.")
+
+
+class FeedbackCreated(BaseModel):
+    id: int
+    answer_id: str
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+
+
+class Readiness(BaseModel):
+    status: Literal["ready"]
+    generation: str
+    sources: int
+    chunks: int
+    auth: Literal["on", "off"]
+    ingest_jobs_active: int
+
+
+# -- errors ------------------------------------------------------------------------------------
+
+
+class ApiError(Exception):
+    def __init__(
+        self, status: int, code: str, message: str, detail: Any = None, headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.detail, self.headers = status, code, message, detail, headers
+
+
+def error_response(status: int, code: str, message: str, detail: Any = None,
+                   headers: dict[str, str] | None = None) -> JSONResponse:
+    body = ErrorBody(code=code, message=message, detail=detail if detail is not None else message)
+    return JSONResponse(jsonable_encoder(body), status_code=status, headers=headers)
+
+
+def _responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    return {status: {"model": ErrorBody} for status in statuses}
+
+
+HTTP_CODES = {
+    400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
+    406: "not_acceptable", 409: "conflict", 413: "body_too_large", 415: "unsupported_media_type",
+    422: "invalid_request", 429: "rate_limited", 500: "internal_error", 503: "unavailable",
+}
+
+
+# -- rate limit --------------------------------------------------------------------------------
+
+
+class RateLimiter:
+    """Token bucket per key name: `burst` at once, then `per_minute` steadily (0 = unlimited)."""
+
+    def __init__(self, per_minute: int, burst: int) -> None:
+        self.rate = per_minute / 60.0
+        self.capacity = float(max(burst, 1))
+        self._buckets: dict[str, tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    def take(self, key: str) -> float:
+        """0 when allowed, else the seconds to wait."""
+        if self.rate <= 0:
+            return 0.0
+        now = time.monotonic()
+        with self._lock:
+            tokens, last = self._buckets.get(key, (self.capacity, now))
+            tokens = min(self.capacity, tokens + (now - last) * self.rate)
+            if tokens >= 1.0:
+                self._buckets[key] = (tokens - 1.0, now)
+                return 0.0
+            self._buckets[key] = (tokens, now)
+            return (1.0 - tokens) / self.rate
+
+
+# -- application state -------------------------------------------------------------------------
+
+
+@dataclass
+class ApiContext:
+    settings: Settings
+    keys: KeyRing
+    metrics: Metrics
+    limiter: RateLimiter
+    executor: ThreadPoolExecutor
+    audit: AuditStore | None = None
+    jobs: JobManager | None = None
+    assistant: Any = None
+    load_error: str | None = None
+    waiting: int = 0
+    _load_lock: threading.Lock = field(default_factory=threading.Lock)
+    _loader: threading.Thread | None = None
+
+    def start_loading(self) -> None:
+        """Load the assistant (index, embedder) in the background; /readyz says when it is there."""
+        with self._load_lock:
+            if self.assistant is not None or (self._loader is not None and self._loader.is_alive()):
+                return
+            self._loader = threading.Thread(target=self._load, name="assistant-load", daemon=True)
+            self._loader.start()
+
+    def _load(self) -> None:
+        from assistant.answer import get_assistant
+
+        try:
+            self.assistant = get_assistant(self.settings)
+            self.load_error = None
+            log.info("assistant loaded")
+        except IndexNotReady as exc:
+            self.load_error = str(exc)
+            log.warning("no index yet: %s", exc)
+        except Exception as exc:  # noqa: BLE001  (reported by /readyz, retried on the next request)
+            self.load_error = f"{type(exc).__name__}: {exc}"
+            log.exception("loading the assistant failed")
+
+    def require_assistant(self) -> Any:
+        if self.assistant is None:
+            self.start_loading()
+            raise ApiError(
+                503, "index_not_ready",
+                "De index is (nog) niet geladen; probeer het zo opnieuw of draai `marktwijzer ingest`.",
+                detail=self.load_error, headers={"Retry-After": "5"},
+            )
+        return self.assistant
+
+    def on_job_finished(self, job: Job) -> None:
+        self.metrics.jobs.labels(state=job.state.value).inc()
+        if job.state in (JobState.succeeded, JobState.partial):
+            if self.assistant is not None:
+                self.assistant.refresh()  # follow the new generation now, not on the next question
+            else:
+                self.start_loading()
+
+
+def context(request: Request) -> ApiContext:
+    return request.app.state.ctx  # type: ignore[no-any-return]
+
+
+# -- auth --------------------------------------------------------------------------------------
+
+_bearer = HTTPBearer(auto_error=False, description="API key as `Authorization: Bearer <key>`.")
+_api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="API key as `X-API-Key: <key>`.")
+
+
+def _principal(
+    request: Request,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    api_key: Annotated[str | None, Depends(_api_key)],
+) -> Principal:
+    ctx = context(request)
+    if not ctx.keys.enabled:
+        principal = ANONYMOUS_ADMIN
+    else:
+        presented = bearer.credentials if bearer is not None else None
+        presented = presented or (api_key.strip() if api_key and api_key.strip() else None)
+        if not presented:
+            raise ApiError(
+                401, "missing_key", "Geen API-sleutel: stuur 'Authorization: Bearer <sleutel>' of 'X-API-Key'.",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        found = ctx.keys.lookup(presented)
+        if found is None:
+            raise ApiError(401, "invalid_key", "Onbekende API-sleutel.", headers={"WWW-Authenticate": "Bearer"})
+        principal = found
+    wait = ctx.limiter.take(principal.name)
+    if wait > 0:
+        ctx.metrics.rate_limited.inc()
+        raise ApiError(
+            429, "rate_limited", "Te veel verzoeken met deze sleutel; wacht even.",
+            detail={"retry_after_s": round(wait, 2)}, headers={"Retry-After": str(max(1, math.ceil(wait)))},
+        )
+    request.state.principal = principal
+    return principal
+
+
+def reader(principal: Annotated[Principal, Depends(_principal)]) -> Principal:
+    return principal
+
+
+def admin(principal: Annotated[Principal, Depends(_principal)]) -> Principal:
+    if principal.role is not Role.admin:
+        raise ApiError(403, "admin_required", "Hiervoor is een beheerderssleutel (admin) nodig.")
+    return principal
+
+
+Reader = Annotated[Principal, Depends(reader)]
+Admin = Annotated[Principal, Depends(admin)]
+AUTH_ERRORS = (401, 403, 429)
+
+
+# -- middleware: request ids, body limits, metrics ---------------------------------------------
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+class ApiMiddleware:
+    """Pure ASGI: X-Request-Id, body size limits (before the body is read), per-route metrics."""
+
+    def __init__(self, app: ASGIApp, ctx: ApiContext) -> None:
+        self.app = app
+        self.ctx = ctx
+
+    def _limit(self, scope: Scope) -> tuple[int, str, str]:
+        settings = self.ctx.settings
+        if scope["method"] == "POST" and scope["path"].rstrip("/") == "/v1/sources":
+            limit = settings.max_upload_bytes + MULTIPART_OVERHEAD
+            return limit, "file_too_large", (
+                f"Het bestand is te groot; de grens is {settings.max_upload_bytes / 1e6:.1f} MB."
+            )
+        return settings.max_body_bytes, "body_too_large", (
+            f"De request body is te groot; de grens is {settings.max_body_bytes} bytes."
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        request_id = uuid.uuid4().hex[:16]
+        status_holder = {"status": 500, "started": False}
+        limit, code, message = self._limit(scope)
+
+        async def send_wrapper(msg: Message) -> None:
+            if msg["type"] == "http.response.start" and not status_holder["started"]:
+                status_holder["status"] = msg["status"]
+                status_holder["started"] = True
+                msg.setdefault("headers", [])
+                msg["headers"] = [*msg["headers"], (b"x-request-id", request_id.encode())]
+                self._observe(scope, msg["status"], started)
+            await send(msg)
+
+        length = dict(scope.get("headers") or []).get(b"content-length")
+        if length is not None:
+            try:
+                too_large = int(length) > limit
+            except ValueError:
+                too_large = False
+            if too_large:
+                response = error_response(413, code, message, headers={"Connection": "close"})
+                await response(scope, receive, send_wrapper)
+                return
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            msg = await receive()
+            if msg["type"] == "http.request":
+                received += len(msg.get("body", b""))
+                if received > limit:
+                    raise BodyTooLarge
+            return msg
+
+        try:
+            await self.app(scope, limited_receive, send_wrapper)
+        except BodyTooLarge:
+            if not status_holder["started"]:
+                response = error_response(413, code, message, headers={"Connection": "close"})
+                await response(scope, receive, send_wrapper)
+
+    def _observe(self, scope: Scope, status: int, started: float) -> None:
+        route = scope.get("route")
+        template = getattr(route, "path", None) or "unmatched"
+        method = scope["method"]
+        metrics = self.ctx.metrics
+        metrics.requests.labels(route=template, method=method, status=str(status)).inc()
+        metrics.latency.labels(route=template, method=method).observe(time.perf_counter() - started)
+
+
+# -- answering ---------------------------------------------------------------------------------
+
+
+def _split_deltas(text: str, words: int = DELTA_WORDS) -> list[str]:
+    """The answer text in pieces of a few words; joined they give the text back exactly."""
+    tokens = re.findall(r"\s*\S+\s*", text) or ([text] if text else [])
+    if tokens and "".join(tokens) != text:  # only whitespace, or trailing whitespace lost
+        tokens = [text]
+    return ["".join(tokens[i : i + words]) for i in range(0, len(tokens), words)]
+
+
+async def _compute_answer(ctx: ApiContext, body: AskRequest, answer_id: str) -> Answer:
+    assistant = ctx.require_assistant()
+    if ctx.waiting >= ctx.settings.max_queued_answers:
+        raise ApiError(503, "overloaded", "Het is te druk; probeer het zo opnieuw.", headers={"Retry-After": "2"})
+    loop = asyncio.get_running_loop()
+    job = partial(assistant.ask, body.question, body.history or None, body.filters, answer_id)
+    ctx.waiting += 1
+    ctx.metrics.in_flight.inc()
+    try:
+        future = loop.run_in_executor(ctx.executor, job)
+        return await asyncio.wait_for(future, timeout=ctx.settings.answer_timeout_s)
+    except TimeoutError as exc:
+        raise ApiError(
+            504, "timeout", f"Het antwoord duurde langer dan {ctx.settings.answer_timeout_s:g} s; probeer het opnieuw.",
+        ) from exc
+    except ValueError as exc:
+        raise ApiError(422, "invalid_question", str(exc)) from exc
+    except IndexNotReady as exc:
+        raise ApiError(503, "index_not_ready", str(exc), headers={"Retry-After": "5"}) from exc
+    finally:
+        ctx.waiting -= 1
+        ctx.metrics.in_flight.dec()
+
+
+async def _prepare(ctx: ApiContext, body: AskRequest) -> str:
+    """Checks before any work: question length, readiness, an unused answer id. Returns the id."""
+    if len(body.question) > ctx.settings.max_question_chars:
+        raise ApiError(
+            422, "question_too_long", f"De vraag is langer dan {ctx.settings.max_question_chars} tekens.",
+        )
+    if not body.question.strip():
+        raise ApiError(422, "invalid_question", "De vraag is leeg.")
+    ctx.require_assistant()
+    if body.id is not None and ctx.audit is not None:
+        if await run_in_threadpool(ctx.audit.get_answer, body.id) is not None:
+            raise ApiError(409, "duplicate_id", f"Antwoord-id '{body.id}' is al gebruikt; kies een nieuw id.")
+    return body.id or uuid.uuid4().hex[:12]
+
+
+async def _audit(ctx: ApiContext, answer: Answer, principal: Principal, started: float, channel: str) -> None:
+    ctx.metrics.answers.labels(channel=channel).inc()
+    if answer.refused:
+        ctx.metrics.refusals.labels(channel=channel).inc()
+    if ctx.audit is None:
+        return
+    latency_ms = round((time.perf_counter() - started) * 1000, 1)
+    try:
+        await run_in_threadpool(ctx.audit.record_answer, answer, principal.name, latency_ms, channel)
+    except Exception:  # noqa: BLE001  (the answer still goes out; the failure is logged and counted)
+        ctx.metrics.audit_failures.inc()
+        log.exception("audit record for answer %s failed", answer.id)
+
+
+def _sse(event: str, data: Any) -> str:
+    return f"event: {event}\ndata: {json.dumps(jsonable_encoder(data), ensure_ascii=False)}\n\n"
+
+
+# -- sources -----------------------------------------------------------------------------------
+
+
+def _source_out(entry: SourceEntry, indexed: dict[str, Any]) -> SourceOut:
+    state = indexed.get(entry.id)
+    return SourceOut(
+        id=entry.id, title=entry.title, publisher=entry.publisher, edition=entry.edition,
+        published=str(entry.published), period=entry.period, type=entry.type.value, status=entry.status.value,
+        regions=list(entry.regions), municipalities=list(entry.municipalities), provinces=list(entry.provinces),
+        url=entry.url, indexed=state is not None, pages=getattr(state, "pages", None) if state else None,
+        chunks=state.chunks if state else 0, indexed_at=str(state.indexed_at) if state and state.indexed_at else None,
+    )
+
+
+def _indexed(settings: Settings) -> dict[str, Any]:
     generation = current_generation(settings.index_dir)
-    indexed = generation.read_manifest().sources if generation else {}
-    return [
-        {
-            "id": entry.id,
-            "title": entry.title,
-            "publisher": entry.publisher,
-            "edition": entry.edition,
-            "type": entry.type.value,
-            "status": entry.status.value,
-            "chunks": indexed[entry.id].chunks if entry.id in indexed else 0,
-            "indexed_at": indexed[entry.id].indexed_at if entry.id in indexed else None,
-        }
-        for entry in registry.sources
-        if entry.approved
-    ]
+    return dict(generation.read_manifest().sources) if generation else {}
+
+
+def _registry(settings: Settings) -> list[SourceEntry]:
+    try:
+        return load_registry(settings.registry_path).sources
+    except RegistryError as exc:
+        raise ApiError(500, "registry_invalid", f"Het bronnenregister is ongeldig: {exc}") from exc
+
+
+def _refused(exc: UploadRefused) -> ApiError:
+    return ApiError(exc.status, exc.code, exc.message, exc.detail)
+
+
+# -- the app -----------------------------------------------------------------------------------
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The API for these settings (default: MARKTWIJZER_* environment)."""
+    settings = settings or Settings()
+    ctx = ApiContext(
+        settings=settings,
+        keys=KeyRing(settings),
+        metrics=Metrics(settings.index_dir),
+        limiter=RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst),
+        executor=ThreadPoolExecutor(max_workers=settings.max_concurrent_answers, thread_name_prefix="answer"),
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if not ctx.keys.enabled:
+            log.warning("MARKTWIJZER_AUTH=off: API keys are NOT checked; every caller is admin. Never in production.")
+        elif len(ctx.keys) == 0:
+            log.warning("no API keys configured (MARKTWIJZER_READER_KEYS / ADMIN_KEYS): every /v1 call gets 401")
+        ctx.audit = await run_in_threadpool(AuditStore, settings)
+        ctx.jobs = JobManager(settings, on_finished=ctx.on_job_finished)
+        ctx.start_loading()
+        yield
+        ctx.jobs.shutdown()
+        ctx.executor.shutdown(wait=False, cancel_futures=True)
+
+    app = FastAPI(
+        title="Marktwijzer API",
+        version=API_VERSION,
+        description=(
+            "Antwoorden over de regionale arbeidsmarkt uit goedgekeurde bronnen, met bronvermelding. "
+            "Errors are JSON `{code, message, detail}` with a stable `code`."
+        ),
+        lifespan=lifespan,
+    )
+    app.state.ctx = ctx
+    app.add_middleware(ApiMiddleware, ctx=ctx)
+
+    @app.exception_handler(ApiError)
+    async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
+        return error_response(exc.status, exc.code, exc.message, exc.detail, exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = [
+            {"loc": [str(p) for p in error.get("loc", ())], "msg": str(error.get("msg", "")), "type": error.get("type")}
+            for error in exc.errors()
+        ]
+        if any(p["loc"][-1:] == ["question"] and p["type"] == "string_too_long" for p in problems):
+            return error_response(422, "question_too_long", "De vraag is te lang (meer dan 2000 tekens).", problems)
+        fields = ", ".join(".".join(p["loc"][1:] or p["loc"]) for p in problems)
+        return error_response(422, "invalid_request", f"Ongeldig verzoek ({fields}).", problems)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = HTTP_CODES.get(exc.status_code, f"http_{exc.status_code}")
+        message = exc.detail if isinstance(exc.detail, str) else code
+        return error_response(exc.status_code, code, message, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _crash(_request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error", exc_info=exc)
+        return error_response(500, "internal_error", "Er ging iets mis aan onze kant; het is gelogd.")
+
+    # -- health ------------------------------------------------------------------------------
+
+    @app.get("/healthz", response_model=Health, tags=["health"])
+    def healthz() -> Health:
+        """The process is up (no dependencies checked)."""
+        return Health(status="ok")
+
+    @app.get("/readyz", response_model=Readiness, responses=_responses(503), tags=["health"])
+    def readyz() -> Readiness:
+        """Ready to answer: an index generation is published and loaded."""
+        generation = current_generation(settings.index_dir)
+        if generation is None:
+            raise ApiError(503, "index_not_ready", "Er is nog geen index; draai `marktwijzer ingest`.",
+                           headers={"Retry-After": "5"})
+        if ctx.assistant is None:
+            ctx.start_loading()
+            raise ApiError(503, "index_not_ready", "De index wordt geladen.", detail=ctx.load_error,
+                           headers={"Retry-After": "2"})
+        manifest = generation.read_manifest()
+        return Readiness(
+            status="ready", generation=manifest.generation or generation.name, sources=len(manifest.sources),
+            chunks=sum(s.chunks for s in manifest.sources.values()), auth=settings.auth,
+            ingest_jobs_active=ctx.jobs.active() if ctx.jobs else 0,
+        )
+
+    @app.get("/metrics", tags=["health"], response_class=Response,
+             responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}})
+    def metrics() -> Response:
+        """Prometheus metrics: requests and latency per route, answers, refusals, index size."""
+        return Response(ctx.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    # -- answers -----------------------------------------------------------------------------
+
+    @app.post("/v1/ask", response_model=Answer, tags=["answers"],
+              responses=_responses(*AUTH_ERRORS, 409, 413, 422, 503, 504))
+    async def ask(body: AskRequest, principal: Reader) -> Answer:
+        """One answer (Answer contract). `id` is the answer id; give it to /v1/feedback."""
+        started = time.perf_counter()
+        answer_id = await _prepare(ctx, body)
+        answer = await _compute_answer(ctx, body, answer_id)
+        await _audit(ctx, answer, principal, started, "ask")
+        return answer
+
+    @app.post(
+        "/v1/ask/stream", tags=["answers"],
+        response_class=StreamingResponse,
+        responses={
+            200: {
+                "description": (
+                    "Server-sent events: `citations` ({id, citations}), then `delta` ({text}) pieces of the "
+                    "answer text, `figures` ({figures}), and `done` (the whole Answer, equal to /v1/ask). "
+                    "On a failure after the stream started: `error` ({code, message})."
+                ),
+                "content": {"text/event-stream": {"schema": {"type": "string"}}},
+            },
+            **_responses(*AUTH_ERRORS, 409, 413, 422, 503),
+        },
+    )
+    async def ask_stream(body: AskRequest, principal: Reader) -> StreamingResponse:
+        """The answer as server-sent events; citations come before the text they support."""
+        started = time.perf_counter()
+        answer_id = await _prepare(ctx, body)
+
+        async def events() -> AsyncIterator[str]:
+            yield ": marktwijzer\n\n"  # headers and a first byte at once; the answer follows
+            try:
+                answer = await _compute_answer(ctx, body, answer_id)
+            except ApiError as exc:
+                yield _sse("error", {"id": answer_id, "code": exc.code, "message": exc.message})
+                return
+            except Exception as exc:  # noqa: BLE001
+                log.exception("streamed answer %s failed", answer_id)
+                yield _sse("error", {"id": answer_id, "code": "internal_error", "message": type(exc).__name__})
+                return
+            await _audit(ctx, answer, principal, started, "stream")
+            yield _sse("citations", {"id": answer.id, "citations": answer.citations})
+            for piece in _split_deltas(answer.answer):
+                yield _sse("delta", {"text": piece})
+            yield _sse("figures", {"figures": answer.figures})
+            yield _sse("done", answer)
+
+        return StreamingResponse(
+            events(), media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no", "X-Answer-Id": answer_id},
+        )
+
+    # -- sources -----------------------------------------------------------------------------
+
+    @app.get("/v1/sources", response_model=list[SourceOut], tags=["sources"], responses=_responses(*AUTH_ERRORS))
+    def list_sources(
+        principal: Reader,
+        status: Annotated[SourceStatus | None, Query(description="Admins: filter by status.")] = None,
+    ) -> list[SourceOut]:
+        """The sources with their index state. Readers see approved sources; admins all (or `status`)."""
+        indexed = _indexed(settings)
+        entries = _registry(settings)
+        if not principal.is_admin:
+            entries = [e for e in entries if e.approved]
+        elif status is not None:
+            entries = [e for e in entries if e.status is status]
+        return [_source_out(entry, indexed) for entry in entries]
+
+    @app.get("/v1/sources/{source_id}", response_model=SourceOut, tags=["sources"],
+             responses=_responses(*AUTH_ERRORS, 404))
+    def get_source(source_id: Annotated[str, Path(max_length=200)], principal: Reader) -> SourceOut:
+        for entry in _registry(settings):
+            if entry.id == source_id and (entry.approved or principal.is_admin):
+                return _source_out(entry, _indexed(settings))
+        raise ApiError(404, "source_not_found", f"Geen bron met id '{source_id}'.")
+
+    @app.post(
+        "/v1/sources", status_code=202, response_model=SourceChange, tags=["sources"],
+        responses={201: {"model": SourceChange, "description": "Added as draft (no ingest)."},
+                   **_responses(*AUTH_ERRORS, 400, 409, 413, 415, 422)},
+    )
+    async def upload_source(
+        principal: Admin,
+        file: Annotated[UploadFile, File(description="PDF, TXT or MD; the type is sniffed from the content.")],
+        title: Annotated[str, Form(min_length=1, max_length=300)],
+        id: Annotated[str | None, Form(max_length=120, description="Registry id; default from the file name.")] = None,
+        publisher: Annotated[str, Form(max_length=200)] = "onbekend",
+        edition: Annotated[str | None, Form(max_length=100)] = None,
+        published: Annotated[str | None, Form(max_length=20, description="YYYY or YYYY-MM-DD")] = None,
+        type: Annotated[SourceType, Form()] = SourceType.rapport,
+        period: Annotated[str, Form(max_length=300)] = "",
+        regions: Annotated[str, Form(max_length=2000, description="Comma-separated")] = "",
+        municipalities: Annotated[str, Form(max_length=4000, description="Comma-separated")] = "",
+        provinces: Annotated[str, Form(max_length=500, description="Comma-separated")] = "",
+        scope: Annotated[str, Form(max_length=500)] = "",
+        aliases: Annotated[str, Form(max_length=500, description="Comma-separated")] = "",
+        url: Annotated[str, Form(max_length=1000)] = "",
+        status: Annotated[Literal["approved", "draft"], Form()] = "approved",
+    ) -> JSONResponse:
+        """Add a source (admin). Approved uploads start a background ingest (202 + job); drafts 201."""
+        limit = settings.max_upload_bytes
+        data = await file.read(limit + 1)
+        meta = UploadMetadata(
+            title=title, id=id, publisher=publisher, edition=edition, published=published, type=type,
+            period=period, regions=split_list(regions), municipalities=split_list(municipalities),
+            provinces=split_list(provinces), scope=scope, aliases=split_list(aliases), url=url,
+            status=SourceStatus(status),
+        )
+        try:
+            entry = await run_in_threadpool(add_source, settings, file.filename or "", data, meta)
+        except UploadRefused as exc:
+            raise _refused(exc) from exc
+        log.info("source %s uploaded by %s (%s)", entry.id, principal.name, entry.status.value)
+        job = ctx.jobs.submit(f"upload {entry.id}") if entry.approved and ctx.jobs else None
+        change = SourceChange(id=entry.id, source=_source_out(entry, _indexed(settings)), job=job)
+        return JSONResponse(jsonable_encoder(change), status_code=202 if job else 201)
+
+    async def _change_status(source_id: str, status: SourceStatus, principal: Principal) -> JSONResponse:
+        try:
+            entry, changed = await run_in_threadpool(set_status, settings, source_id, status)
+        except UploadRefused as exc:
+            raise _refused(exc) from exc
+        indexed = _indexed(settings)
+        needs_ingest = changed or (entry.approved != (entry.id in indexed))
+        job = ctx.jobs.submit(f"{status.value} {source_id}") if needs_ingest and ctx.jobs else None
+        log.info("source %s %s by %s", source_id, status.value, principal.name)
+        change = SourceChange(id=entry.id, source=_source_out(entry, indexed), job=job)
+        return JSONResponse(jsonable_encoder(change), status_code=202 if job else 200)
+
+    @app.post("/v1/sources/{source_id}/withdraw", status_code=202, response_model=SourceChange, tags=["sources"],
+              responses={200: {"model": SourceChange, "description": "Already withdrawn; nothing to do."},
+                         **_responses(*AUTH_ERRORS, 404)})
+    async def withdraw_source(source_id: Annotated[str, Path(max_length=200)], principal: Admin) -> JSONResponse:
+        """Withdraw a source (admin): removed from every answer path by a background ingest (202 + job)."""
+        return await _change_status(source_id, SourceStatus.withdrawn, principal)
+
+    @app.post("/v1/sources/{source_id}/approve", status_code=202, response_model=SourceChange, tags=["sources"],
+              responses={200: {"model": SourceChange, "description": "Already approved and indexed."},
+                         **_responses(*AUTH_ERRORS, 404)})
+    async def approve_source(source_id: Annotated[str, Path(max_length=200)], principal: Admin) -> JSONResponse:
+        """Approve a draft or withdrawn source (admin); a background ingest indexes it (202 + job)."""
+        return await _change_status(source_id, SourceStatus.approved, principal)
+
+    # -- jobs --------------------------------------------------------------------------------
+
+    @app.get("/v1/jobs", response_model=list[Job], tags=["jobs"], responses=_responses(*AUTH_ERRORS))
+    def list_jobs(_principal: Admin) -> list[Job]:
+        """Recent ingest jobs, newest first."""
+        return ctx.jobs.list() if ctx.jobs else []
+
+    @app.get("/v1/jobs/{job_id}", response_model=Job, tags=["jobs"], responses=_responses(*AUTH_ERRORS, 404))
+    def get_job(job_id: Annotated[str, Path(max_length=64)], _principal: Admin) -> Job:
+        """One ingest job: queued, running (with progress), succeeded, partial or failed (with error)."""
+        job = ctx.jobs.get(job_id) if ctx.jobs else None
+        if job is None:
+            raise ApiError(404, "job_not_found", f"Geen job met id '{job_id}'.")
+        return job
+
+    # -- feedback and audit ------------------------------------------------------------------
+
+    @app.post("/v1/feedback", status_code=201, response_model=FeedbackCreated, tags=["feedback"],
+              responses=_responses(*AUTH_ERRORS, 404, 413, 422))
+    def post_feedback(body: FeedbackRequest, principal: Reader) -> FeedbackCreated:
+        """Thumbs up/down on an answer id, with a reason code and an optional comment (scrubbed)."""
+        assert ctx.audit is not None
+        try:
+            feedback_id = ctx.audit.record_feedback(
+                body.answer_id, body.rating, body.reason, body.comment, key_name=principal.name
+            )
+        except UnknownAnswer as exc:
+            raise ApiError(404, "answer_not_found", f"Geen antwoord met id '{body.answer_id}'.") from exc
+        return FeedbackCreated(id=feedback_id, answer_id=body.answer_id)
+
+    @app.get("/v1/feedback", response_model=list[FeedbackRecord], tags=["feedback"],
+             responses=_responses(*AUTH_ERRORS, 422))
+    def list_feedback(
+        _principal: Admin,
+        rating: Annotated[Literal["up", "down"] | None, Query()] = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    ) -> list[FeedbackRecord]:
+        """Recent feedback with the (scrubbed) question, newest first (admin)."""
+        assert ctx.audit is not None
+        return ctx.audit.list_feedback(limit=limit, rating=rating)
+
+    @app.get("/v1/audit", response_model=list[AnswerRecord], tags=["feedback"], responses=_responses(*AUTH_ERRORS, 422))
+    def list_audit(
+        _principal: Admin,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+        offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+    ) -> list[AnswerRecord]:
+        """Audit records of answers (time, key name, scrubbed question, cited sources, refused, latency)."""
+        assert ctx.audit is not None
+        return ctx.audit.list_answers(limit=limit, offset=offset)
+
+    return app
+
+
+_default_app: FastAPI | None = None
+
+
+def __getattr__(name: str) -> Any:
+    """`assistant.api:app` builds the app from the environment on first use (uvicorn, old callers)."""
+    global _default_app
+    if name == "app":
+        if _default_app is None:
+            _default_app = create_app()
+        return _default_app
+    raise AttributeError(name)
+
+
+__all__ = ["create_app", "ApiError", "AskRequest", "Answer", "Citation", "Figure", "Awaitable", "Callable"]

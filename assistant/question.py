@@ -183,7 +183,11 @@ class QuestionAnalyzer:
             word, digit = match.group(1), match.group(2)
             quarters.append(int(digit) if digit else ["eerste", "tweede", "derde", "vierde"].index(word.lower()) + 1)
         expansions = [extra for pattern, extra in SYNONYMS if re.search(pattern, text, re.IGNORECASE)]
-        terms = [t for t in tokenize(_strip_places(text, places)) if not t.isdigit() and t not in GENERIC_TERMS]
+        # Numbers other than years and quarters are content ("60 tot 67 jaar", "16 uur"); years have their own checks.
+        terms = [
+            t for t in tokenize(_strip_places(text, places))
+            if t not in GENERIC_TERMS and not (t.isdigit() and (YEAR_TOKEN.fullmatch(t) or len(t) == 1))
+        ]
         return QuestionAnalysis(
             original=original,
             text=text,
@@ -203,12 +207,13 @@ class QuestionAnalyzer:
 
 
 # Stems that carry no topic (question words, "regio", "volgens", ...): ignored for answerability.
+YEAR_TOKEN = re.compile(r"(?:19|20)\d\d")
 GENERIC_TERMS = set(
     tokenize(
         "hoeveel welke welk wat wie waar wanneer hoe waarom regio arbeidsmarktregio gemeente provincie "
         "volgens bron rapport magazine handreiking eigenlijk precies ongeveer noemt geeft zegt laat zien "
         "staan stonden stond er zijn was waren heeft hebben komen kunnen kan mag moet welke ook nog "
-        "graag vertel geef mij ik we jullie je u"
+        "graag vertel geef mij ik we jullie je u ivm i.v.m"
     )
 )
 

@@ -120,7 +120,8 @@ class InProcessBackend(Backend):
 
     def warm_up(self) -> None:
         """Load index and embedding model (a few seconds, once per process)."""
-        self.assistant()
+        self.assistant().retriever.embedder.embed_query("arbeidsmarkt")
+        self._store()
 
     def ask(self, question: str, history: list[HistoryTurn] | None = None,
             filters: dict[str, Any] | None = None, request_id: str | None = None, channel: str | None = "ui") -> Answer:

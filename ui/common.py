@@ -5,7 +5,6 @@ from __future__ import annotations
 import ingest  # noqa: F401  (offline environment first)
 
 import logging
-import threading
 
 import streamlit as st
 
@@ -30,21 +29,18 @@ def settings() -> Settings:
     return Settings()
 
 
-@st.cache_resource(show_spinner=False)
+@st.cache_resource(show_spinner="Marktwijzer wordt geladen (index en taalmodel)…")
 def _backend(data_dir: str, corpus_dir: str, api_url: str, api_key: str) -> Backend:  # noqa: ARG001 (cache key)
-    """One backend per process and configuration. In-process, the index and embedding model load in
-    the background right away, so the first question does not wait for them."""
+    """One backend per process and configuration. In-process, the index and the embedding model are
+    loaded here, once (about 3 s), so no question waits for them. Not in a background thread:
+    concurrent first imports of numpy/chromadb from two threads fail."""
     made = make_backend(Settings())
     if isinstance(made, InProcessBackend):
-        threading.Thread(target=_warm_up, args=(made,), name="marktwijzer-warm-up", daemon=True).start()
+        try:
+            made.warm_up()
+        except Exception:  # noqa: BLE001  (no index yet: shown to the user on the first question)
+            log.warning("warm-up failed", exc_info=True)
     return made
-
-
-def _warm_up(made: InProcessBackend) -> None:
-    try:
-        made.warm_up()
-    except Exception:  # noqa: BLE001  (shown to the user on the first question instead)
-        log.warning("warm-up failed", exc_info=True)
 
 
 def backend() -> Backend:
