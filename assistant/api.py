@@ -9,8 +9,6 @@ and `/openapi.json` are open.
 
 from __future__ import annotations
 
-import ingest  # noqa: F401  (offline environment first)
-
 import asyncio
 import json
 import logging
@@ -19,7 +17,7 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -36,14 +34,33 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from assistant.audit import FEEDBACK_REASONS, AnswerRecord, AuditStore, FeedbackRecord, UnknownAnswer
+import ingest  # noqa: F401  (offline environment first)
+from assistant.audit import (
+    FEEDBACK_REASONS,
+    AnswerRecord,
+    AuditStore,
+    FeedbackRecord,
+    UnknownAnswer,
+)
 from assistant.auth import ANONYMOUS_ADMIN, KeyRing, Principal, Role
 from assistant.jobs import Job, JobManager, JobState
 from assistant.metrics import Metrics
 from assistant.retrieve import Filters
-from assistant.types import Answer, Citation, Figure, HistoryTurn
-from assistant.uploads import UploadMetadata, UploadRefused, add_source, set_status, split_list
-from ingest.registry import RegistryError, SourceEntry, SourceStatus, SourceType, load_registry
+from assistant.types import Answer, HistoryTurn
+from assistant.uploads import (
+    UploadMetadata,
+    UploadRefused,
+    add_source,
+    set_status,
+    split_list,
+)
+from ingest.registry import (
+    RegistryError,
+    SourceEntry,
+    SourceStatus,
+    SourceType,
+    load_registry,
+)
 from ingest.settings import Settings
 from ingest.store import IndexNotReady, current_generation
 
@@ -224,7 +241,7 @@ class ApiContext:
         except IndexNotReady as exc:
             self.load_error = str(exc)
             log.warning("no index yet: %s", exc)
-        except Exception as exc:  # noqa: BLE001  (reported by /readyz, retried on the next request)
+        except Exception as exc:
             self.load_error = f"{type(exc).__name__}: {exc}"
             log.exception("loading the assistant failed")
 
@@ -427,9 +444,8 @@ async def _prepare(ctx: ApiContext, body: AskRequest) -> str:
     if not body.question.strip():
         raise ApiError(422, "invalid_question", "De vraag is leeg.")
     ctx.require_assistant()
-    if body.id is not None and ctx.audit is not None:
-        if await run_in_threadpool(ctx.audit.get_answer, body.id) is not None:
-            raise ApiError(409, "duplicate_id", f"Antwoord-id '{body.id}' is al gebruikt; kies een nieuw id.")
+    if body.id is not None and ctx.audit is not None and await run_in_threadpool(ctx.audit.get_answer, body.id):
+        raise ApiError(409, "duplicate_id", f"Antwoord-id '{body.id}' is al gebruikt; kies een nieuw id.")
     return body.id or uuid.uuid4().hex[:12]
 
 
@@ -442,7 +458,7 @@ async def _audit(ctx: ApiContext, answer: Answer, principal: Principal, started:
     latency_ms = round((time.perf_counter() - started) * 1000, 1)
     try:
         await run_in_threadpool(ctx.audit.record_answer, answer, principal.name, latency_ms, channel)
-    except Exception:  # noqa: BLE001  (the answer still goes out; the failure is logged and counted)
+    except Exception:
         ctx.metrics.audit_failures.inc()
         log.exception("audit record for answer %s failed", answer.id)
 
@@ -616,7 +632,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             except ApiError as exc:
                 yield _sse("error", {"id": answer_id, "code": exc.code, "message": exc.message})
                 return
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 log.exception("streamed answer %s failed", answer_id)
                 yield _sse("error", {"id": answer_id, "code": "internal_error", "message": type(exc).__name__})
                 return
@@ -789,5 +805,3 @@ def __getattr__(name: str) -> Any:
         return _default_app
     raise AttributeError(name)
 
-
-__all__ = ["create_app", "ApiError", "AskRequest", "Answer", "Citation", "Figure", "Awaitable", "Callable"]

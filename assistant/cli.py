@@ -374,11 +374,16 @@ def serve(
     host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port")] = 8000,
 ) -> None:
-    """Start the HTTP API."""
+    """Start the HTTP API (keys: MARKTWIJZER_READER_KEYS / ADMIN_KEYS; see README "HTTP API")."""
     import uvicorn
 
     console.print(f"API op http://{host}:{port} (OpenAPI: http://{host}:{port}/docs)")
-    uvicorn.run("assistant.api:app", host=host, port=port, log_level="info")
+    logging.getLogger("marktwijzer").setLevel(logging.INFO)
+    logging.getLogger("assistant").setLevel(logging.INFO)
+    uvicorn.run(
+        "assistant.api:create_app", factory=True, host=host, port=port, log_level="info",
+        timeout_keep_alive=15, timeout_graceful_shutdown=10,
+    )
 
 
 @app.command("ui")
