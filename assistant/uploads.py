@@ -39,13 +39,13 @@ from ingest.settings import Settings
 EXTENSION_KINDS: dict[str, str] = {".pdf": "pdf", ".txt": "text", ".md": "text", ".markdown": "text"}
 UPLOAD_DIR = "files"
 EXECUTABLE_SIGNATURES: tuple[tuple[bytes, str], ...] = (
-    (b"\x7fELF", "an ELF executable"),
-    (b"MZ", "a Windows executable (MZ/PE)"),
-    (b"\xcf\xfa\xed\xfe", "a Mach-O executable"),
-    (b"\xce\xfa\xed\xfe", "a Mach-O executable"),
-    (b"\xca\xfe\xba\xbe", "a Mach-O universal binary or Java class"),
-    (b"#!", "a script with an interpreter line"),
-    (b"\x00asm", "a WebAssembly module"),
+    (b"\x7fELF", "een ELF-programma (Linux)"),
+    (b"MZ", "een Windows-programma (MZ/PE)"),
+    (b"\xcf\xfa\xed\xfe", "een Mach-O-programma (macOS)"),
+    (b"\xce\xfa\xed\xfe", "een Mach-O-programma (macOS)"),
+    (b"\xca\xfe\xba\xbe", "een Mach-O- of Java-programma"),
+    (b"#!", "een script (#!)"),
+    (b"\x00asm", "een WebAssembly-module"),
 )
 
 _thread_lock = threading.Lock()
