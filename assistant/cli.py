@@ -387,18 +387,26 @@ def serve(
 
 
 @app.command("ui")
-def ui(port: Annotated[int, typer.Option("--port")] = 8501, host: Annotated[str, typer.Option("--host")] = "127.0.0.1") -> None:
-    """Start the Streamlit UI."""
-    import subprocess
+def ui(
+    port: Annotated[int, typer.Option("--port")] = 8501,
+    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+    api_url: Annotated[Optional[str], typer.Option("--api-url", help="Call this HTTP API instead of the in-process assistant (MARKTWIJZER_API_URL).")] = None,
+) -> None:
+    """Start the Streamlit UI (chat, Bronnen, Evaluaties). Replaces this process with the Streamlit server."""
+    import os
 
     app_path = Path(__file__).resolve().parent.parent / "ui" / "app.py"
+    if api_url:
+        os.environ["MARKTWIJZER_API_URL"] = api_url
     console.print(f"UI op http://{host}:{port}")
     command = [
         sys.executable, "-m", "streamlit", "run", str(app_path),
         "--server.address", host, "--server.port", str(port), "--server.headless", "true",
-        "--browser.gatherUsageStats", "false",
+        "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
+        "--client.toolbarMode", "minimal", "--theme.base", "light",
     ]
-    raise typer.Exit(subprocess.call(command))
+    sys.stderr.flush()
+    os.execv(sys.executable, command)
 
 
 if __name__ == "__main__":

@@ -12,22 +12,22 @@ from ui.common import ai_notice, backend, styles
 
 HERE = Path(__file__).resolve().parent
 
-st.set_page_config(page_title="Marktwijzer", page_icon="📊", layout="wide")
+st.set_page_config(page_title="Marktwijzer", page_icon=":material/query_stats:", layout="wide")
 styles()
 
 pages = {
-    "Adviseurs": [st.Page(HERE / "views" / "chat.py", title="Vraag het Marktwijzer", icon="💬",
-                          url_path="chat", default=True)],
+    "Adviseurs": [st.Page(HERE / "views" / "chat.py", title="Vraag het Marktwijzer", icon=":material/chat:",
+                          default=True)],
     "Trainers": [
-        st.Page(HERE / "views" / "sources.py", title="Bronnen", icon="📚", url_path="bronnen"),
-        st.Page(HERE / "views" / "evaluations.py", title="Evaluaties", icon="📈", url_path="evaluaties"),
+        st.Page(HERE / "views" / "sources.py", title="Bronnen", icon=":material/library_books:", url_path="bronnen"),
+        st.Page(HERE / "views" / "evaluations.py", title="Evaluaties", icon=":material/monitoring:", url_path="evaluaties"),
     ],
 }
 page = st.navigation(pages)
 with st.sidebar:
     mode = backend()
     st.caption(
-        "🤖 AI-assistent: antwoorden alleen uit goedgekeurde bronnen; controleer altijd de bron. "
+        ":material/smart_toy: AI-assistent: antwoorden alleen uit goedgekeurde bronnen; controleer altijd de bron. "
         + ("Verbonden met de API." if mode.remote else "")
     )
 ai_notice()

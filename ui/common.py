@@ -51,7 +51,7 @@ def backend() -> Backend:
 
 def ai_notice() -> None:
     """EU AI Act art. 50: the user knows they talk to an AI system (on every page, always visible)."""
-    st.info(AI_NOTICE, icon="🤖")
+    st.info(AI_NOTICE, icon=":material/smart_toy:")
 
 
 def styles() -> None:

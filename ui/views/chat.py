@@ -67,7 +67,7 @@ with st.sidebar:
     types = sorted({s["type"] for s in sources if s.get("type")})
     chosen_types = st.multiselect("Soort bron", types, key="filter_types",
                                   format_func=lambda t: TYPE_LABELS.get(t, t), placeholder="Alle soorten")
-    if st.button("Nieuw gesprek", icon="🗒️", help="Begin opnieuw; eerdere vragen tellen dan niet meer mee."):
+    if st.button("Nieuw gesprek", icon=":material/restart_alt:", help="Begin opnieuw; eerdere vragen tellen dan niet meer mee."):
         state["messages"] = []
 
 filters = {
@@ -81,7 +81,7 @@ filters = {
 
 def render_refusal(answer: Answer) -> None:
     with st.container(border=True):
-        st.markdown(f"#### ⚠️ {R.refusal_heading(answer.answer)}")
+        st.markdown(f"#### :material/search_off: {R.refusal_heading(answer.answer)}")
         st.markdown(html.escape(answer.answer).replace("$", "\\$"))
         if sources:
             with st.expander("Wat staat er wél in de goedgekeurde bronnen?"):
@@ -95,7 +95,7 @@ def render_figures(answer: Answer) -> None:
     for index, figure in enumerate(answer.figures):
         with columns[index % len(columns)], st.container(border=True):
             unit = f" {figure.unit}" if figure.unit and figure.unit not in figure.display else ""
-            st.caption(f"🧮 Berekend cijfer · {figure.label}")
+            st.caption(f":material/calculate: Berekend cijfer · {figure.label}")
             st.markdown(f'<div class="mw-figure-value">{html.escape(figure.display + unit)}</div>',
                         unsafe_allow_html=True)
             st.markdown(f"**Berekening:** {html.escape(figure.expression)} = {html.escape(figure.display)}"
@@ -127,7 +127,7 @@ def render_sources(answer: Answer, expanded: bool) -> None:
 def render_feedback(answer: Answer, key: str) -> None:
     sent = state["feedback_sent"]
     if answer.id in sent:
-        st.caption(f"✓ Feedback opgeslagen ({sent[answer.id]}). Dank je wel!")
+        st.caption(f":material/check: Feedback opgeslagen ({sent[answer.id]}). Dank je wel!")
         return
     rating = st.feedback("thumbs", key=f"rating-{key}")
     if rating is None:
@@ -145,7 +145,7 @@ def render_feedback(answer: Answer, key: str) -> None:
             except BackendError as exc:
                 st.error(str(exc))
             else:
-                sent[answer.id] = "👍" if up else "👎"
+                sent[answer.id] = "duim omhoog" if up else "duim omlaag"
                 st.success("Feedback opgeslagen. Dank je wel!")
 
 
@@ -155,7 +155,7 @@ def render_actions(answer: Answer, key: str) -> None:
     with left:
         render_feedback(answer, key)
     with right:
-        st.download_button("Exporteer antwoord + bronnen (Markdown)", data=note, icon="⬇️",
+        st.download_button("Exporteer antwoord + bronnen (Markdown)", data=note, icon=":material/download:",
                            file_name=f"marktwijzer-{answer.id or key}.md", mime="text/markdown",
                            key=f"export-{key}", on_click="ignore")
         with st.expander("Gespreksnotitie om te kopiëren"):

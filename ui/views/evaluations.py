@@ -177,7 +177,7 @@ for score in failing:
             st.markdown("**Verwacht**")
             if score.expected:
                 st.markdown("\n".join(
-                    f"- {'❌' if e in score.missing else '✅'} `{e}`" for e in score.expected))
+                    f"- {':material/close:' if e in score.missing else ':material/check:'} `{e}`" for e in score.expected))
             elif not score.answerable:
                 st.markdown("- een weigering (onbeantwoordbare vraag)")
             st.caption("Bronnen: " + ", ".join(score.sources))
