@@ -37,6 +37,10 @@ class Settings(BaseSettings):
     llm_base_url: str = ""
     llm_model: str = ""
     llm_api_key: SecretStr = SecretStr("")
+    llm_timeout: float = Field(30.0, gt=0, le=600, description="Seconds per language-model request (LLM != none).")
+    llm_structured: Literal["auto", "json_schema", "function_calling", "json_mode", "none"] = Field(
+        "auto", description="Structured output of the language model; 'none' asks for plain text with [n].",
+    )
     max_chunk_chars: int = Field(1400, ge=200, le=8000, description="Upper bound of a chunk's text.")
     keep_generations: int = Field(2, ge=1, le=20, description="Index generations kept on disk.")
     api_url: str = Field("", description="UI only: empty = assistant in-process; http://host:port = call the HTTP API.")
