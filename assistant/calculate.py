@@ -15,6 +15,7 @@ from enum import Enum
 from assistant.compose import Unit
 from assistant.question import QuestionAnalysis
 from assistant.types import Figure
+from ingest.figures import measure_terms
 from ingest.lexical import tokenize
 from ingest.numbers import Quantity, find_quantities, format_number
 
@@ -26,15 +27,29 @@ class Operation(str, Enum):
     percent_change = "percent_change"
     share = "share"
     total = "sum"
+    base_level = "base_level"  # a level for the start year, reckoned back from a forecast's change
+    part_of_base = "part_of_base"  # rate × base: "waarvan ruim de helft (54%)"
+    per_year = "per_year"  # an amount for a span of years, per year
+    ratio = "ratio"
+
+
+CHANGE_VERB = (
+    r"(?:groei\w*|gegroeid|stijg\w*|steeg|gestegen|daal\w*|daalt|daalde|gedaald|krimp\w*|gekrompen|"
+    r"toegenomen|afgenomen|neemt (?:toe|af)|nam (?:toe|af)|loopt\b.*\bop|liep\b.*\bop|opgelopen|verander\w*)"
+)
 
 
 OPERATION_PATTERNS: list[tuple[Operation, re.Pattern[str]]] = [
+    (Operation.base_level, re.compile(r"\bterug(?:ge)?reken|\bterug te rekenen|\bterugrekening", re.I)),
+    (Operation.per_year, re.compile(r"\bgemiddeld per jaar\b|\bper jaar gemiddeld\b", re.I)),
+    (Operation.ratio, re.compile(r"\bhoeveel keer (?:zo )?(?:groot|veel|hoog)|\bhoeveel maal\b|\bverhouding tussen\b", re.I)),
     (Operation.share, re.compile(r"\bwelk (?:percentage|deel|aandeel)\b|\bhoeveel procent van\b|\bwelk aandeel\b", re.I)),
     (Operation.percent_change, re.compile(
-        r"\bmet hoeveel (?:%|procent)|\bprocentuele?\b|\bhoeveel (?:%|procent)\b.*\b(?:gestegen|gedaald|gegroeid|toegenomen|afgenomen|gekrompen)\b", re.I)),
+        r"\bmet hoeveel (?:%|procent)|\bprocentuele?\b|\bhoeveel (?:%|procent)\b.*\b" + CHANGE_VERB, re.I)),
     (Operation.total, re.compile(r"\bsamen\b|\bin totaal\b|\bopgeteld\b|\bbij elkaar\b", re.I)),
     (Operation.difference, re.compile(
-        r"\bhoeveel (?:meer|minder)\b|\bverschil\b|\bmet hoeveel\b(?!\s*(?:%|procent)).*\b(?:gestegen|gedaald|gegroeid|toegenomen|afgenomen|gekrompen)\b|\bhoeveel zijn\b.*\bgestegen\b", re.I)),
+        r"\bhoeveel (?:meer|minder)\b|\bverschil\b|\bhoeveel scheelt\b|\bmet hoeveel\b(?!\s*(?:%|procent)).*\b" + CHANGE_VERB
+        + r"|\bhoeveel zijn\b.*\bgestegen\b|\bhoeveel (?:\w+ )?(?:niet|níet)\b", re.I)),
 ]
 ALSO_PERCENT = re.compile(r"\b(?:en|in) (?:%|procent)|aantal en %|\(aantal en %\)|en in %", re.I)
 
@@ -153,9 +168,13 @@ def _anchors(analysis: QuestionAnalysis, question: str) -> list[str]:
     """What the two operands are told apart by: two years, two places, or 'X dan Y' terms."""
     if len(analysis.years) >= 2:
         return [str(y) for y in analysis.years[:2]]
-    match = re.search(r"\b(?:meer|minder)\s+([^\W\d_]+)\s+dan\s+([^\W\d_]+)", question, re.I)
+    match = re.search(r"\b(?:meer|minder)\s+([^\W\d_]+)\s+dan\s+([^\W\d_]+)", question, re.I) or re.search(
+        r"\btussen\s+(?:de\s+|het\s+)?([^\W\d_]{4,})\s+en\s+(?:de\s+|het\s+)?([^\W\d_]{4,})", question, re.I
+    )
     if match:
-        return [stem for stem in (tokenize(match.group(1)) + tokenize(match.group(2)))][:2]
+        stems = tokenize(match.group(1)) + tokenize(match.group(2))
+        if len(stems) == 2 and stems[0] != stems[1]:
+            return stems
     places = [p.name for p in analysis.places]
     if len(places) >= 2:
         return places
@@ -166,29 +185,54 @@ def _fmt(quantity: Quantity) -> str:
     return quantity.text.strip()
 
 
-def compute(analysis: QuestionAnalysis, units: list[Unit]) -> tuple[list[Figure], list[Unit], str]:
+Result = tuple[list[Figure], list[Unit], str]
+
+
+def compute(analysis: QuestionAnalysis, units: list[Unit]) -> Result:
     """Figures for the question (with the units whose numbers they use), or a note on what is missing."""
     operations = wanted_operations(analysis.text)
-    if not operations:
-        return [], [], ""
     ranked = sorted(units, key=lambda u: -u.score)[:12]
-    figures: list[Figure] = []
+    if not operations:
+        if ESTIMATE.search(analysis.text):
+            return _part_of_base(analysis, ranked)
+        return [], [], ""
+    if operations[0] is Operation.base_level:
+        return _base_level(analysis, ranked)
+    if operations[0] is Operation.per_year:
+        return _per_year(analysis, ranked)
+    if operations[0] is Operation.ratio:
+        return _ratio(analysis, ranked)
     if operations[0] is Operation.total:
-        return _total(analysis, ranked)
+        result = _total(analysis, ranked)
+        return result if result[0] else _first_found(result, _list_total(analysis, ranked))
     if operations[0] is Operation.share:
-        return _share(analysis, ranked)
+        result = _share(analysis, ranked)
+        return result if result[0] else _first_found(result, _share_across(analysis, ranked))
     anchors = _anchors(analysis, analysis.text)
     if len(anchors) < 2 and len(analysis.years) == 1:
-        anchors = _second_year(ranked, str(analysis.years[0]))
+        anchors = _second_year(ranked, str(analysis.years[0])) or anchors
+    if len(anchors) == 2 and not all(a.isdigit() for a in anchors):
+        versus = _versus(analysis, ranked, anchors, operations)
+        if versus[0]:
+            return versus
     if len(anchors) < 2:
+        from_to = _from_to(analysis, ranked, operations)
+        if from_to[0]:
+            return from_to
         return [], [], "Ik kon niet vaststellen welke twee cijfers vergeleken moeten worden."
+    figures: list[Figure] = []
     prefer_counts = Operation.percent_change in operations or bool(re.search(r"\baantal\b", analysis.text, re.I))
     first, second = find_pair(ranked, anchors[0], anchors[1], prefer_counts)
     if first is None or second is None:
+        from_to = _from_to(analysis, ranked, operations)  # "bedraagt X in 2025 en loopt op naar Y"
+        if from_to[0]:
+            return from_to
         missing = anchors[0] if first is None else anchors[1]
         return [], [], _missing_note(missing, "reken ik niets uit")
     if first.quantity.unit != second.quantity.unit:
         return [], [], "De gevonden cijfers hebben niet dezelfde eenheid; ik reken ze niet met elkaar uit."
+    if first.unit is not second.unit and not _same_measure(first, second):
+        return [], [], "De gevonden cijfers meten niet hetzelfde; ik reken ze niet met elkaar uit."
     # With years, the later year is 'new'; otherwise the first-named term is the minuend.
     by_year = anchors[0].isdigit() and anchors[1].isdigit()
     if by_year:
@@ -251,6 +295,14 @@ def _total(analysis: QuestionAnalysis, ranked: list[Unit]) -> tuple[list[Figure]
     return [figure], [o.unit for o in operands], ""
 
 
+def _same_measure(one: Operand, other: Operand) -> bool:
+    """Operands from two sentences must measure the same thing (shared words next to the numbers)."""
+    anchors = {one.anchor.lower(), other.anchor.lower()}
+    first = set(measure_terms(one.unit.text, one.quantity)) - anchors
+    second = set(measure_terms(other.unit.text, other.quantity)) - anchors
+    return bool(first & second)
+
+
 def _missing_note(anchor: str, consequence: str) -> str:
     """Which figure is missing, in words (our own sentences carry no digits)."""
     what = "het gevraagde jaar" if re.search(r"\d", anchor) else f"‘{anchor}’"
@@ -267,7 +319,7 @@ SHARE_AMONG = re.compile(r"aandeel (?P<part>[\w-]+) (?:onder|van) (?:de |het |al
 
 def _head(phrase: str, last: bool) -> str:
     """The stem of a phrase's head word: the last content word of the whole, the first of the part."""
-    words = [w for w in re.findall(r"[^\W\d_]+", re.split(r"\s(?:in|bij|uit|op|per|\()\s?", phrase)[0]) if tokenize(w)]
+    words = [w for w in re.findall(r"[^\W\d_]+", re.split(r"\s(?:in|bij|uit|op|per)\b|\s\(", phrase)[0]) if tokenize(w)]
     if not words:
         return ""
     return tokenize(words[-1 if last else 0])[0]
@@ -295,3 +347,333 @@ def _share(analysis: QuestionAnalysis, ranked: list[Unit]) -> tuple[list[Figure]
         )
         return [figure], [unit], ""
     return [], [], "Ik heb geen zin gevonden met zowel het deel als het geheel, dus ik reken geen aandeel uit."
+
+
+# -- operations on patterns inside one sentence ----------------------------------------------------
+
+ESTIMATE = re.compile(r"^\s*hoeveel\b.*\b(?:ongeveer|naar schatting|bij benadering|zo'n)\b", re.I)
+QUALIFIER = r"(?:ongeveer |ruim |bijna |circa |zo'n |rond |de )?"
+FROM_TO_BETWEEN = re.compile(
+    r"^\s*(?:in \d{4}\s*)?(?:[^\W\d_]+\s+){0,6}?(?:naar|tot)\s+" + QUALIFIER + r"$", re.I)
+FROM_BEFORE = re.compile(r"\bvan\s+" + QUALIFIER + r"$", re.I)
+VERSUS_BETWEEN = re.compile(r"^\s*(?:tegen(?:over)?|vs\.?|versus|tegen een|ten opzichte van)\s+$", re.I)
+SPAN = re.compile(r"\bvan (?P<a>(?:19|20)\d\d) (?:tot en met|t/m|tot) (?P<b>(?:19|20)\d\d)\b", re.I)
+
+
+def _first_found(first: Result, second: Result) -> Result:
+    return second if second[0] else first
+
+
+def _relevant(unit: Unit, analysis: QuestionAnalysis) -> bool:
+    """The sentence shares at least one content word with the question (beyond numbers)."""
+    return any(t in unit.terms for t in analysis.terms if not t[0].isdigit())
+
+
+SCALE_WORDS = {1e3: "duizend", 1e6: "miljoen", 1e9: "miljard"}
+
+
+def _same_scale(a: Quantity, b: Quantity) -> tuple[float, float, str]:
+    """'€ 19,8 miljoen ... naar € 35,9': the second left out its 'miljoen'; read both at one scale
+    (returned with the scale word the result is then written in)."""
+    va, vb = a.value, b.value
+    if a.unit == b.unit == "€" and va and vb:
+        for scale, word in SCALE_WORDS.items():
+            if 0.2 <= va / (vb * scale) <= 5:
+                return va / scale, vb, word
+            if 0.2 <= (va * scale) / vb <= 5:
+                return va, vb / scale, word
+    return va, vb, ""
+
+
+def _from_to_pairs(unit: Unit) -> list[tuple[Quantity, Quantity, str, str]]:
+    """(from, to, from as written, to as written) for "van X naar Y", "X ... loopt op naar Y",
+    "gestegen van X tot Y" (a written range after a change verb)."""
+    text = unit.text
+    quantities = [q for q in find_quantities(text) if q.kind not in ("year", "quarter", "date")]
+    pairs = []
+    for q in quantities:
+        if q.kind == "range" and q.high is not None and re.search(CHANGE_VERB + r"\s+van\s+$", text[: q.start], re.I):
+            low_text, high_text = re.split(r"\s+(?:tot|naar|-|–)\s+", q.text, maxsplit=1) if re.search(r"\s(?:tot|naar)\s", q.text) else (q.text, q.text)
+            low = Quantity(q.value, q.unit, "number", low_text.strip(), q.start, q.start + len(low_text))
+            high = Quantity(q.high, q.unit, "number", high_text.strip(), q.end - len(high_text), q.end)
+            pairs.append((low, high, low.text, high.text))
+    for a, b in zip(quantities, quantities[1:]):
+        between = text[a.end : b.start]
+        if not FROM_TO_BETWEEN.match(between):
+            continue
+        if not (FROM_BEFORE.search(text[: a.start]) or re.search(CHANGE_VERB, between, re.I)):
+            continue
+        if a.unit != b.unit or a.kind == "range" or b.kind == "range":
+            continue
+        pairs.append((a, b, a.text.strip(), b.text.strip()))
+    return pairs
+
+
+def _from_to(analysis: QuestionAnalysis, ranked: list[Unit], operations: list[Operation]) -> Result:
+    for unit in ranked:
+        if not _relevant(unit, analysis):
+            continue
+        for old, new, old_text, new_text in _from_to_pairs(unit):
+            old_value, new_value, scale_word = _same_scale(old, new)
+            figures = []
+            unit_label = new.unit
+            scale = f" {scale_word}" if scale_word else ""
+            if Operation.difference in operations or Operation.percent_change in operations:
+                value = new_value - old_value
+                figures.append(Figure(
+                    label="verandering", value=round(value, 6),
+                    display=_display(value, new) + scale, unit=_difference_unit(unit_label),
+                    expression=f"{new_text} − {old_text}",
+                ))
+            if Operation.percent_change in operations and old_value:
+                value = (new_value - old_value) / old_value * 100
+                figures.append(_percent_figure(value, old_text, new_text))
+            return figures, [unit], ""
+    return [], [], ""
+
+
+def _display(value: float, like: Quantity) -> str:
+    """A result written like its operands: percentages of percentages are percentage points."""
+    if like.unit == "%":
+        return f"{format_number(round(value, 1))} procentpunt"
+    if like.unit == "€":
+        number = format_number(round(value, 1) if abs(value) < 1000 else round(value))
+        return f"€ {number}"
+    number = format_number(round(value, 1) if not float(value).is_integer() else value)
+    return f"{number} {like.unit}".strip() if like.unit not in ("", "x") else number
+
+
+def _difference_unit(unit: str) -> str:
+    return "procentpunt" if unit == "%" else unit
+
+
+def _percent_figure(value: float, old_text: str, new_text: str) -> Figure:
+    return Figure(
+        label="procentuele verandering", value=round(value, 4), display=format_number(round(value, 1)) + "%",
+        unit="%", expression=f"({new_text} − {old_text}) / {old_text} × 100",
+    )
+
+
+def _versus(analysis: QuestionAnalysis, ranked: list[Unit], anchors: list[str], operations: list[Operation]) -> Result:
+    """'vrouwelijke ... dan de mannelijke statushouders (17% tegen 47%)': the pair in the order the
+    sentence names the two sides."""
+    for unit in ranked:
+        positions = []
+        for anchor in anchors:
+            match = re.search(r"(?<!\w)" + re.escape(anchor), unit.text, re.I) if not anchor.islower() else None
+            if match is None:
+                words = [(w, st) for w, st, _ in _words(unit.text) if tokenize(w)[:1] == [anchor]]
+                position = words[0][1] if words else None
+            else:
+                position = match.start()
+            positions.append(position)
+        if any(p is None for p in positions):
+            continue
+        quantities = [q for q in find_quantities(unit.text) if q.kind not in ("year", "quarter", "date", "range")]
+        for a, b in zip(quantities, quantities[1:]):
+            if not VERSUS_BETWEEN.match(unit.text[a.end : b.start]) or a.unit != b.unit:
+                continue
+            first_named = 0 if positions[0] < positions[1] else 1
+            by_anchor = {anchors[first_named]: a, anchors[1 - first_named]: b}
+            one, two = by_anchor[anchors[0]], by_anchor[anchors[1]]
+            value = abs(one.value - two.value)
+            high, low = (one, two) if one.value >= two.value else (two, one)
+            figures = [Figure(
+                label=f"verschil {anchors[0]} – {anchors[1]}", value=value, display=_display(value, a),
+                unit=_difference_unit(a.unit), expression=f"{_fmt(high)} − {_fmt(low)}",
+            )]
+            if Operation.percent_change in operations and low.value and a.unit != "%":
+                figures.append(_percent_figure((high.value - low.value) / low.value * 100, _fmt(low), _fmt(high)))
+            return figures, [unit], ""
+    return [], [], ""
+
+
+CHANGE_TO_LEVEL = re.compile(
+    r"(?P<verb>" + CHANGE_VERB + r")[^.;]*?\bmet\s+" + QUALIFIER + r"(?P<change>[^\s(]+(?:\s(?:duizend|miljoen))?)"
+    r"(?:\s*\([^)]*\))?[^.;]*?\btot\s+" + QUALIFIER + r"(?P<level>\S+(?:\s(?:duizend|miljoen))?)",
+    re.I,
+)
+
+
+def _base_level(analysis: QuestionAnalysis, ranked: list[Unit]) -> Result:
+    """'daalt tussen 2024 en 2027 met 4.600 tot ongeveer 92.100': the start level is 92.100 + 4.600
+    (a fall) or the end level minus the change (a rise); a change given only in % divides it out."""
+    for unit in ranked:
+        if not _relevant(unit, analysis):
+            continue
+        match = CHANGE_TO_LEVEL.search(unit.text)
+        if match is None:
+            continue
+        change_q = next(iter(find_quantities(match.group("change"))), None)
+        level_q = next(iter(find_quantities(match.group("level").rstrip(".,"))), None)
+        if change_q is None or level_q is None or level_q.kind == "year":
+            continue
+        falling = bool(re.match(r"(?:daal|dal|krimp|gekrompen|afgenomen|neemt af|nam af|gedaald)", match.group("verb"), re.I))
+        if change_q.unit == "%":
+            rate = -abs(change_q.value) if falling else abs(change_q.value)
+            value = level_q.value / (1 + rate / 100)
+            expression = f"{_fmt(level_q)} / (1 {'−' if falling else '+'} {format_number(abs(change_q.value))}%)"
+            value = round(value, -2) if value > 10_000 else round(value)
+        elif change_q.unit == level_q.unit:
+            value = level_q.value + abs(change_q.value) if falling else level_q.value - abs(change_q.value)
+            expression = f"{_fmt(level_q)} {'+' if falling else '−'} {format_number(abs(change_q.value))}"
+        else:
+            continue
+        figure = Figure(
+            label="beginniveau, teruggerekend uit de prognose", value=value,
+            display=format_number(value), unit=level_q.unit, expression=expression,
+        )
+        return [figure], [unit], ""
+    return [], [], "Ik heb geen prognose gevonden met zowel de verandering als het eindniveau, dus ik reken niets terug."
+
+
+def _per_year(analysis: QuestionAnalysis, ranked: list[Unit]) -> Result:
+    """'van 2025 tot en met 2027 een bedrag van € 73,8 miljoen': per year over the years of the span."""
+    for unit in ranked:
+        span = SPAN.search(unit.text)
+        if span is None or not _relevant(unit, analysis):
+            continue
+        first, last = int(span.group("a")), int(span.group("b"))
+        years = last - first + (1 if re.search(r"tot en met|t/m", span.group(0)) else 0)
+        amounts = [q for q in find_quantities(unit.text) if q.kind in ("money", "number") and q.kind != "year" and q.value > 0]
+        if years <= 0 or not amounts:
+            continue
+        amount = max(amounts, key=lambda q: q.value)
+        value = amount.value / years
+        display = format_quantity_like(value, amount)
+        figure = Figure(
+            label="gemiddeld per jaar", value=round(value, 4), display=display, unit=amount.unit,
+            expression=f"{_fmt(amount)} / {years} jaar",
+        )
+        return [figure], [unit], ""
+    return [], [], "Ik heb geen bedrag over een reeks jaren gevonden, dus ik reken geen gemiddelde per jaar uit."
+
+
+def format_quantity_like(value: float, like: Quantity) -> str:
+    """A result in the scale its operand was written in: € 73,8 miljoen / 3 -> € 24,6 miljoen."""
+    text = like.text.lower()
+    for word, scale in (("miljard", 1e9), ("miljoen", 1e6), ("mln", 1e6), ("duizend", 1e3)):
+        if word in text:
+            number = format_number(round(value / scale, 1))
+            return f"€ {number} {word}" if like.unit == "€" else f"{number} {word}"
+    number = format_number(round(value, 1))
+    return f"€ {number}" if like.unit == "€" else number
+
+
+def _ratio(analysis: QuestionAnalysis, ranked: list[Unit]) -> Result:
+    anchors = _anchors(analysis, analysis.text)
+    if len(anchors) < 2:
+        return [], [], "Ik kon niet vaststellen welke twee cijfers met elkaar vergeleken moeten worden."
+    first, second = find_pair(ranked, anchors[0], anchors[1])
+    if first is None or second is None or not second.quantity.value or first.quantity.unit != second.quantity.unit:
+        return [], [], _missing_note(anchors[0] if first is None else anchors[1], "reken ik geen verhouding uit")
+    value = first.quantity.value / second.quantity.value
+    figure = Figure(
+        label=f"verhouding {anchors[0]} / {anchors[1]}", value=round(value, 4),
+        display=format_number(round(value, 1)) + " keer", unit="x",
+        expression=f"{_fmt(first.quantity)} / {_fmt(second.quantity)}",
+    )
+    return [figure], [first.unit, second.unit], ""
+
+
+def _part_of_base(analysis: QuestionAnalysis, ranked: list[Unit]) -> Result:
+    """'7.200 werknemers ..., waarvan ruim de helft (54%) in de zorg': base × rate, rounded to the
+    precision the rate allows."""
+    for unit in ranked[:3]:
+        match = re.search(r"\bwaarvan\b(?P<rest>[^.;]*)", unit.text, re.I)
+        if match is None or not _relevant(unit, analysis):
+            continue
+        before = [q for q in find_quantities(unit.text[: match.start()]) if q.kind == "number" and q.unit == ""]
+        rates = [q for q in find_quantities(match.group("rest")) if q.unit == "%" and q.kind == "percent"]
+        if not before or not rates:
+            continue
+        rest_terms = set(tokenize(match.group("rest")))
+        if not any(t in rest_terms for t in analysis.terms):
+            continue  # the question is about the part the "waarvan" clause names
+        base, rate = before[-1], rates[0]
+        value = base.value * rate.value / 100
+        rounded = float(round(value, -2 if value >= 1000 else -1))
+        figure = Figure(
+            label="deel van het totaal (afgerond)", value=rounded, display="ongeveer " + format_number(rounded),
+            unit="", expression=f"{_fmt(rate)} × {_fmt(base)} = {format_number(round(value))}",
+        )
+        return [figure], [unit], ""
+    return [], [], ""
+
+
+def _list_total(analysis: QuestionAnalysis, ranked: list[Unit]) -> Result:
+    """'28 instellingen voor voortgezet onderwijs, 5 mbo-instellingen en 11 opleidingsinstituten':
+    the counts of one enumeration in one sentence, summed."""
+    for unit in ranked[:5]:
+        if not _relevant(unit, analysis):
+            continue
+        counts = [q for q in find_quantities(unit.text) if q.kind == "number" and q.unit == "" and not q.sign]
+        if len(counts) < 2:
+            continue
+        gaps = [unit.text[a.end : b.start] for a, b in zip(counts, counts[1:])]
+        if not all(("," in gap or re.search(r"\ben\b", gap)) and len(gap) < 80 for gap in gaps):
+            continue
+        if not re.search(r"\ben\b", gaps[-1]):
+            continue
+        value = sum(q.value for q in counts)
+        figure = Figure(
+            label="totaal van de opsomming", value=value, display=format_number(value), unit="",
+            expression=" + ".join(_fmt(q) for q in counts),
+        )
+        return [figure], [unit], ""
+    return [], [], ""
+
+
+def _share_across(analysis: QuestionAnalysis, ranked: list[Unit]) -> Result:
+    """Part and whole from two sentences of one source: the part is a count next to the part's
+    word, the whole a total ("in totaal", "totaal") next to the whole's word."""
+    match = SHARE_OF.search(analysis.text) or SHARE_AMONG.search(analysis.text)
+    if not match:
+        return [], [], ""
+    whole_word, part_word = _head(match.group("whole"), last=True), _head(match.group("part"), last=False)
+    if not whole_word or not part_word:
+        return [], [], ""
+    for part_unit in ranked:
+        part_q = _count_near_prefix(part_unit, part_word)
+        if part_q is None:
+            continue
+        for whole_unit in ranked:
+            if whole_unit is part_unit or whole_unit.passage.source_id != part_unit.passage.source_id:
+                continue
+            if not re.search(r"\btotaal\b|\bin totaal\b|\balle\b", whole_unit.text, re.I) and not re.search(
+                r"\bgemiddeld\b", whole_unit.text, re.I
+            ):
+                continue
+            whole_q = _count_near_prefix(whole_unit, whole_word)
+            if whole_q is None or not 0 < part_q.value < whole_q.value:
+                continue
+            value = part_q.value / whole_q.value * 100
+            figure = Figure(
+                label=f"aandeel {part_word} in {whole_word}", value=round(value, 4),
+                display=format_number(round(value, 1)) + "%", unit="%",
+                expression=f"{_fmt(part_q)} / {_fmt(whole_q)} × 100",
+            )
+            return [figure], [part_unit, whole_unit], ""
+    return [], [], "Ik heb het deel en het geheel niet allebei gevonden, dus ik reken geen aandeel uit."
+
+
+def _count_near_prefix(unit: Unit, word: str, window: int = 8) -> Quantity | None:
+    """A plain count within `window` words of a word that starts like `word` ("bijstand" finds
+    "bijstandsuitkering (7.390)")."""
+    stem = word[: max(5, min(len(word), 8))]
+    positions = [start for w, start, _ in _words(unit.text) if w.lower().startswith(stem)]
+    if not positions:
+        return None
+    quantities = [q for q in find_quantities(unit.text) if q.kind not in ("year", "quarter", "date")]
+    best: tuple[int, Quantity] | None = None
+    for quantity in quantities:
+        if quantity.kind != "number" or quantity.unit != "" or quantity.sign:
+            continue
+        for position in positions:
+            lo, hi = sorted((position, quantity.start))
+            if any(lo < other.start < hi for other in quantities if other is not quantity):
+                continue  # another number stands between: in a list it belongs to another item
+            gap = len(re.findall(r"[^\W_]+", unit.text[lo:hi]))
+            if gap <= window and (best is None or gap < best[0]):
+                best = (gap, quantity)
+    return best[1] if best else None

@@ -29,6 +29,7 @@ from ingest.embed import Embedder, LangChainEmbeddings, get_embedder
 from ingest.lexical import LexicalIndex
 from ingest.loaders import LoadError, load_file
 from ingest.models import Chunk, IndexedSource, IngestReport, Manifest, SourceFailure
+from ingest import figures
 from ingest.registry import Registry, SourceEntry, duplicate_ids, load_registry
 from ingest.sentences import SentenceStore, embeddable, split_passage
 from ingest.settings import Settings
@@ -163,7 +164,7 @@ def run_ingest(settings: Settings, rebuild: bool = False, progress: Progress | N
             return report  # nothing to do: the serving generation stays as it is
         generation = new_generation(index_dir, base)
         try:
-            manifest = _apply(generation, previous, changed, removed, embedder, report, notify)
+            manifest = _apply(generation, previous, changed, removed, embedder, report, notify, registry)
             publish(index_dir, generation, manifest)
         finally:
             release_chroma(generation.chroma_dir)
@@ -225,6 +226,7 @@ def _apply(
     embedder: Embedder,
     report: IngestReport,
     notify: Progress,
+    registry: Registry,
 ) -> Manifest:
     """Write the changes into the working generation and return its manifest (not yet published)."""
     client = chroma_client(generation.chroma_dir)
@@ -289,11 +291,15 @@ def _apply(
     report.timings_s["sentences"] = round(time.perf_counter() - stage, 3)
 
     stage = time.perf_counter()
-    stored = store.get(include=["documents"])
+    stored = store.get(include=["documents", "metadatas"])
     ids, texts = stored["ids"], stored["documents"]
     lexical = LexicalIndex.build(ids, texts)
     lexical.save(generation.bm25_dir)
     report.timings_s["lexical"] = round(time.perf_counter() - stage, 3)
+
+    stage = time.perf_counter()
+    _write_figures(generation, registry, ids, texts, stored["metadatas"])
+    report.timings_s["figures"] = round(time.perf_counter() - stage, 3)
 
     manifest = Manifest(
         generation=generation.name,
@@ -310,6 +316,25 @@ def _apply(
             "the previous index stays in place"
         )
     return manifest
+
+
+def _write_figures(
+    generation: Generation, registry: Registry, ids: list[str], texts: list[str], metadatas: list[dict]
+) -> None:
+    """Every number in the index with what it measures, period, region and provenance (rebuilt from
+    the stored chunks each ingest: cheap, and always consistent with them)."""
+    entries = {entry.id: entry for entry in registry.sources}
+    places = sorted({p for e in entries.values() for p in (*e.regions, *e.municipalities, *e.provinces)}, key=len, reverse=True)
+    records = []
+    for chunk_id, text, meta in zip(ids, texts, metadatas, strict=True):
+        entry = entries.get(str(meta["source_id"]))
+        own_region = entry.regions[0] if entry is not None and len(entry.regions) == 1 else None
+        chunk_text = text[int(meta.get("text_offset", 0)) :]
+        records.extend(figures.extract(
+            chunk_id, chunk_text, str(meta.get("section", "")), str(meta["source_id"]),
+            int(meta.get("page_start", 1)), places, own_region,
+        ))
+    figures.save(records, generation.root)
 
 
 def _update_sentences(

@@ -327,7 +327,8 @@ class HttpBackend(Backend):
 
     def _error(self, response: Any) -> BackendError:
         try:
-            detail = response.json().get("detail", response.text)
+            body = response.json()
+            detail = body.get("message") or body.get("detail", response.text) if isinstance(body, dict) else body
         except ValueError:
             detail = response.text
         if isinstance(detail, dict):
@@ -423,10 +424,11 @@ class HttpBackend(Backend):
         rows = self._request("GET", "/v1/sources") or []
         if isinstance(rows, dict):
             rows = rows.get("sources", [])
-        return [r for r in rows if r.get("status", "approved") == "approved"]
+        return [r for r in rows if r.get("status", "approved") == "approved" and r.get("indexed", True)]
 
     def registry_rows(self) -> list[dict[str, Any]]:
-        return self.sources()
+        rows = self._request("GET", "/v1/sources") or []  # admins see every status, readers the approved
+        return rows.get("sources", []) if isinstance(rows, dict) else rows
 
     def add_source(self, filename: str, data: bytes, metadata: dict[str, Any]) -> str:
         fields = {k: (",".join(v) if isinstance(v, list) else str(v)) for k, v in metadata.items() if v not in (None, "", [])}
@@ -434,13 +436,40 @@ class HttpBackend(Backend):
         return str((result or {}).get("id", metadata.get("id", "")))
 
     def set_status(self, source_id: str, status: str) -> None:
-        if status != "withdrawn":
-            raise NotSupported("Via de API kan een bron alleen worden ingetrokken; goedkeuren gebeurt op de server.")
-        self._request("POST", f"/v1/sources/{source_id}/withdraw")
+        action = {"approved": "approve", "withdrawn": "withdraw"}.get(status)
+        if action is None:
+            raise NotSupported("Via de API kan een bron alleen worden goedgekeurd of ingetrokken.")
+        self._request("POST", f"/v1/sources/{source_id}/{action}")
+
+    def reingest(self, progress: Progress | None = None, poll_s: float = 0.5, timeout_s: float = 1800) -> dict[str, Any]:
+        """The server indexes by itself after an upload, approval or withdrawal: follow its newest job."""
+        import time
+
+        jobs = self._request("GET", "/v1/jobs") or []
+        if not jobs:
+            raise BackendError("Er is geen indexering op de server; die start vanzelf na toevoegen, goedkeuren of intrekken.")
+        job_id = jobs[0]["id"]
+        deadline = time.monotonic() + timeout_s
+        while True:
+            job = self._request("GET", f"/v1/jobs/{job_id}")
+            state = job.get("state")
+            step = job.get("progress") or {}
+            if progress is not None:
+                progress(step.get("message") or state or "", int(step.get("done") or 0), int(step.get("total") or 0))
+            if state in ("succeeded", "partial", "failed"):
+                break
+            if time.monotonic() > deadline:
+                raise BackendError(f"De indexering op de server ({job_id}) duurt te lang.")
+            time.sleep(poll_s)
+        if state == "failed":
+            raise BackendError(f"Indexeren op de server mislukt: {job.get('error') or 'onbekende fout'}")
+        report = job.get("report") or {}
+        return {"added": 0, "updated": 0, "unchanged": 0, "removed": 0, "chunks": 0, "seconds": 0.0, "failed": [],
+                **report}
 
     def feedback(self, answer: Answer, rating: str, reason: str, comment: str) -> None:
         self._request("POST", "/v1/feedback", json={
-            "answer_id": answer.id or "", "rating": rating, "reason": reason, "comment": comment,
+            "answer_id": answer.id or "", "rating": rating, "reason": reason or None, "comment": comment or None,
         })
 
 

@@ -91,7 +91,8 @@ with left:
             state["sources_flash"] = [f"{chosen} is ingetrokken. Indexeer opnieuw om de bron uit de antwoorden te halen."]
             st.rerun()
 with right:
-    if st.button("Opnieuw indexeren", type="primary", key="reingest", disabled=be.remote):
+    label = "Indexering op de server volgen" if be.remote else "Opnieuw indexeren"
+    if st.button(label, type="primary", key="reingest"):
         bar = st.progress(0.0, text="Indexeren gestart…")
 
         def progress(message: str, done: int, total: int) -> None:
@@ -111,7 +112,7 @@ with right:
             state["sources_flash"] = flash
             st.rerun()
     if be.remote:
-        st.caption("Indexeren gebeurt op de server (`marktwijzer ingest`).")
+        st.caption("De server indexeert vanzelf na toevoegen, goedkeuren of intrekken.")
 
 # -- upload ----------------------------------------------------------------------------------------
 
