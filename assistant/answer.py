@@ -9,7 +9,7 @@ import time
 import uuid
 from dataclasses import dataclass
 
-from assistant import prompts
+from assistant import llm, prompts
 from assistant.compose import (
     SentenceQuality,
     Unit,
@@ -129,6 +129,9 @@ class Assistant:
         timings["compose"] = (time.perf_counter() - t1) * 1000
         timings["total"] = (time.perf_counter() - started) * 1000
         answer.timings_ms = {k: round(v, 1) for k, v in timings.items()}
+        writer = llm.get_writer(self.settings)  # None unless LLM=openai|ollama (issue 8)
+        if writer is not None:  # the model rewrites from the numbered candidates; verified, else `answer`
+            answer = writer.rewrite(question, history, answer, llm.candidates(passages), answer.figures)
         return answer
 
     def _add_per_place(
