@@ -26,6 +26,7 @@ TYPE_LABELS = {
     "magazine": "Magazine", "rapport": "Rapport",
 }
 ALL_REGIONS = "Alle regio's"
+# Reason codes are the audit store's (assistant.audit.FEEDBACK_REASONS_DOWN / _UP), labels in Dutch.
 REASONS_DOWN = {
     "onjuist": "Antwoord of cijfer klopt niet",
     "bron_ondersteunt_niet": "De passage ondersteunt het antwoord niet",
