@@ -10,6 +10,7 @@ import uuid
 from dataclasses import dataclass
 
 from assistant import llm, prompts
+from assistant.verify import audit_numbers
 from assistant.compose import (
     SentenceQuality,
     Unit,
@@ -70,6 +71,9 @@ class Assistant:
         self.idf, vocabulary = idf_table(texts)
         self.quality = SentenceQuality(vocabulary)
         self.corpus_years = {int(y) for text in texts for y in re.findall(r"\b(19[5-9]\d|20\d\d)\b", text)}
+        # The registry's reference period is shown with the source name ("cijfers tot en met het
+        # tweede kwartaal (juni) van 2025"): approved metadata the audit may trace numbers to.
+        self.source_meta = {e.id: f"{e.title} {e.edition} {e.period}" for e in self.entries.values()}
         self._generation = handle.generation.name
         log.info("assistant ready on generation %s (%d passages)", self._generation, len(texts))
 
@@ -126,6 +130,7 @@ class Assistant:
         answer = self._compose(question, chosen, request_id, figures, operands)
         if note:
             answer.answer += f" {note}"
+        answer = self._audited(answer)
         timings["compose"] = (time.perf_counter() - t1) * 1000
         timings["total"] = (time.perf_counter() - started) * 1000
         answer.timings_ms = {k: round(v, 1) for k, v in timings.items()}
@@ -133,6 +138,21 @@ class Assistant:
         if writer is not None:  # the model rewrites from the numbered candidates; verified, else `answer`
             answer = writer.rewrite(question, history, answer, llm.candidates(passages), answer.figures)
         return answer
+
+    def _audited(self, answer: Answer) -> Answer:
+        """The number audit every answer path passes: a sentence with a number that is in none of its
+        cited passages (or computed figures) is dropped, and citations left unused are renumbered."""
+        result = audit_numbers(answer.answer, answer.citations, answer.figures, metadata=False, source_meta=self.source_meta)
+        if not result.dropped:
+            return answer
+        renumber = {old: new for new, old in enumerate(result.used_citations, start=1)}
+        text = re.sub(r"\[(\d+)\]", lambda m: f"[{renumber[int(m.group(1))]}]" if int(m.group(1)) in renumber else "", result.text)
+        citations = [c.model_copy(update={"n": renumber[c.n]}) for c in answer.citations if c.n in renumber]
+        figures = [f.model_copy(update={"citations": [renumber[n] for n in f.citations if n in renumber]}) for f in answer.figures]
+        return answer.model_copy(update={
+            "answer": text.strip(), "citations": sorted(citations, key=lambda c: c.n), "figures": figures,
+            "audit_dropped": len(result.dropped),
+        })
 
     def _add_per_place(
         self, passages: list[Passage], analysis: QuestionAnalysis, filters: Filters | None

@@ -27,7 +27,7 @@ MAX_CHARS = 1300
 MAX_LIST_ITEMS = 8
 DENSE_WEIGHT = 0.6
 SECONDARY = 0.7  # another passage joins when its best sentence scores this share of the best
-MAX_PASSAGES = 3
+MAX_PASSAGES = 4
 NEIGHBOUR = 0.4
 PRIMARY_FLOOR = 0.5
 

@@ -52,13 +52,14 @@ METRIC_NAMES = (
     "refusal_accuracy",
     "false_refusals",
     "untraceable_answers",
+    "audit_dropped",
     "errors",
     "pass_rate",
     "latency_ms_p50",
     "latency_ms_p95",
 )
 #: Metrics where lower is better (for the sign of deltas and the default gate direction).
-LOWER_IS_BETTER = frozenset({"false_refusals", "untraceable_answers", "errors", "latency_ms_p50", "latency_ms_p95"})
+LOWER_IS_BETTER = frozenset({"false_refusals", "untraceable_answers", "audit_dropped", "errors", "latency_ms_p50", "latency_ms_p95"})
 
 
 # --------------------------------------------------------------------------------------------
@@ -390,6 +391,7 @@ class ItemScore(BaseModel):
     correct_refusal: bool = False
     false_refusal: bool = False
     untraceable: list[str] = Field(default_factory=list)
+    audit_dropped: int = Field(0, description="Sentences the answer path's number audit removed.")
     latency_ms: float = 0.0
     expected: list[str] = Field(default_factory=list)
     missing: list[str] = Field(default_factory=list)
@@ -481,6 +483,7 @@ def score_item(item: Mapping[str, Any], answer: Answer, latency_ms: float) -> It
         correct_refusal=not answerable and answer.refused,
         false_refusal=answerable and answer.refused,
         untraceable=untraceable,
+        audit_dropped=answer.audit_dropped,
         latency_ms=float(latency_ms),
         expected=expected,
         missing=missing,
@@ -532,6 +535,7 @@ def group_metrics(scores: Sequence[ItemScore]) -> dict[str, Any]:
         "refusal_accuracy": _mean(s.correct_refusal for s in unanswerable),
         "false_refusals": _mean(s.false_refusal for s in answerable),
         "untraceable_answers": sum(1 for s in scores if s.untraceable),
+        "audit_dropped": sum(s.audit_dropped for s in scores),
         "errors": sum(1 for s in scores if s.error),
         "pass_rate": _mean(s.passed for s in scores),
         "latency_ms_p50": _percentile(latencies, 50),
@@ -750,7 +754,7 @@ def render_report(result: EvalResult, previous: EvalResult | None = None, title:
     lines += [
         "",
         "hit@5, facts, facts_all and false_refusals are over answerable items; refusal_accuracy over "
-        "unanswerable items; untraceable_answers counts answers with a number found in no cited "
+        "unanswerable items; audit_dropped counts sentences the answer path's number audit removed; untraceable_answers counts answers with a number found in no cited "
         "passage or figure.",
         "",
     ]

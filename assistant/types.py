@@ -41,6 +41,7 @@ class Answer(BaseModel):
     timings_ms: dict[str, float] = Field(default_factory=dict)
     generator: str = "extractive"
     verified: bool = True
+    audit_dropped: int = Field(0, description="Sentences the number audit removed before showing the answer.")
 
 
 class HistoryTurn(BaseModel):
