@@ -16,9 +16,7 @@ import ingest  # noqa: F401  (offline environment before heavy imports)
 import json
 import logging
 import re
-import tempfile
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 from assistant.types import Answer, Citation, Figure, HistoryTurn
@@ -179,46 +177,32 @@ class InProcessBackend(Backend):
         return [_entry_dict(entry, indexed.get(entry.id)) for entry in self._registry().sources]
 
     def add_source(self, filename: str, data: bytes, metadata: dict[str, Any]) -> str:
-        """Validate the file (readable, not empty, supported) and the metadata, then register it."""
-        from pydantic import ValidationError
+        """Validate file and metadata exactly as the API does (assistant.uploads), then register it."""
+        from assistant.uploads import UploadMetadata, UploadRefused, add_source
+        from ingest.registry import SourceStatus, SourceType
 
-        from ingest.loaders import LoadError, load_file
-        from ingest.registry import RegistryError, SourceEntry, save_registry
-
-        suffix = Path(filename).suffix.lower() or ".txt"
-        with tempfile.TemporaryDirectory() as tmp:
-            probe = Path(tmp) / f"upload{suffix}"
-            probe.write_bytes(data)
-            try:
-                pages = load_file(probe)
-            except LoadError as exc:
-                raise BackendError(f"{filename} kan niet worden gelezen: {exc}") from exc
-        if not any(page.text.strip() for page in pages):
-            raise BackendError(f"{filename} bevat geen leesbare tekst.")
-        target = Path("files") / f"{metadata['id']}{suffix}"
+        meta = UploadMetadata(
+            title=str(metadata.get("title") or ""), id=metadata.get("id") or None,
+            publisher=str(metadata.get("publisher") or "onbekend"), edition=metadata.get("edition") or None,
+            published=str(metadata["published"]) if metadata.get("published") else None,
+            type=SourceType(metadata.get("type") or "rapport"), period=str(metadata.get("period") or ""),
+            regions=list(metadata.get("regions") or []), url=str(metadata.get("url") or ""),
+            status=SourceStatus(metadata.get("status") or "draft"),
+        )
         try:
-            entry = SourceEntry(**{**metadata, "file": str(target)})
-        except ValidationError as exc:
-            problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
-            raise BackendError(f"De gegevens van de bron zijn niet geldig: {problems}") from exc
-        try:
-            registry = self._registry().with_added(entry)
-        except RegistryError as exc:
-            raise BackendError(f"Deze bron-id bestaat al in het register ({entry.id}).") from exc
-        destination = self.settings.corpus_dir / target
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        destination.write_bytes(data)
-        save_registry(registry, self.settings.registry_path)
+            entry = add_source(self.settings, filename, data, meta)
+        except UploadRefused as exc:
+            raise BackendError(f"{filename}: {exc.message}") from exc
         return entry.id
 
     def set_status(self, source_id: str, status: str) -> None:
-        from ingest.registry import SourceStatus, save_registry
+        from assistant.uploads import UploadRefused, set_status
+        from ingest.registry import SourceStatus
 
-        registry = self._registry()
         try:
-            save_registry(registry.with_status(source_id, SourceStatus(status)), self.settings.registry_path)
-        except KeyError as exc:
-            raise BackendError(f"Geen bron met id '{source_id}' in het register.") from exc
+            set_status(self.settings, source_id, SourceStatus(status))
+        except UploadRefused as exc:
+            raise BackendError(exc.message) from exc
 
     def reingest(self, progress: Progress | None = None) -> dict[str, Any]:
         from ingest.pipeline import IngestError, run_ingest

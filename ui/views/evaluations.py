@@ -114,7 +114,7 @@ overall = result.metrics.get("overall", {})
 prev_overall = previous.metrics.get("overall", {}) if previous else {}
 st.subheader("Resultaat")
 columns = st.columns(4)
-for column, metric in zip(columns, ["pass_rate", "hit@5", "facts_all", "refusal_accuracy"]):
+for column, metric in zip(columns, ["pass_rate", "hit@5", "facts_all", "refusal_accuracy"], strict=True):
     now, then = overall.get(metric), prev_overall.get(metric)
     delta = None
     if isinstance(now, (int, float)) and isinstance(then, (int, float)):
