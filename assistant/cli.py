@@ -276,6 +276,35 @@ def _print_answer(answer: Any) -> None:
         out.print(f"= {figure.label}: {figure.display} ({figure.expression})", markup=False, highlight=False)
 
 
+@app.command("figures")
+def figures_command(
+    words: Annotated[str, typer.Argument(help="What the figure measures, e.g. 'vacatures zorg'.")] = "",
+    region: Annotated[Optional[str], typer.Option(help="A region, province or municipality.")] = None,
+    year: Annotated[Optional[int], typer.Option(help="A year the sentence names.")] = None,
+    source: Annotated[Optional[str], typer.Option(help="A source id.")] = None,
+    kind: Annotated[Optional[str], typer.Option(help="level, change, share, ratio or money.")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many rows.")] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON records with provenance.")] = False,
+) -> None:
+    """Query the figures extracted at ingest (number, unit, what it measures, period, region, source)."""
+    from ingest import figures
+
+    generation = current_generation(_settings().index_dir)
+    if generation is None:
+        raise _fail("er is nog geen index; draai eerst `marktwijzer ingest`")
+    found = figures.query(figures.load(generation.root), words, region, year, source, kind)[:limit]
+    if as_json:
+        _emit_json([record.model_dump() for record in found])
+        return
+    table = Table("getal", "soort", "meet", "periode", "regio", "bron, p.")
+    for record in found:
+        table.add_row(
+            record.text, record.kind, " ".join(record.measure), ", ".join(map(str, record.period)),
+            ", ".join(record.region), f"{record.source_id} p. {record.page}",
+        )
+    Console().print(table)
+
+
 @app.command("ask")
 def ask(
     question: Annotated[Optional[str], typer.Argument(help="De vraag, in het Nederlands.")] = None,
