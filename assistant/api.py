@@ -351,28 +351,30 @@ class ApiMiddleware:
             return
         started = time.perf_counter()
         request_id = uuid.uuid4().hex[:16]
-        status_holder = {"status": 500, "started": False}
+        state = {"status": 500, "started": False, "exceeded": False}
         limit, code, message = self._limit(scope)
 
-        async def send_wrapper(msg: Message) -> None:
-            if msg["type"] == "http.response.start" and not status_holder["started"]:
-                status_holder["status"] = msg["status"]
-                status_holder["started"] = True
-                msg.setdefault("headers", [])
-                msg["headers"] = [*msg["headers"], (b"x-request-id", request_id.encode())]
+        async def send_first(msg: Message) -> None:
+            if msg["type"] == "http.response.start" and not state["started"]:
+                state["status"] = msg["status"]
+                state["started"] = True
+                msg["headers"] = [*msg.get("headers", []), (b"x-request-id", request_id.encode())]
                 self._observe(scope, msg["status"], started)
             await send(msg)
 
+        async def send_app(msg: Message) -> None:
+            if state["exceeded"]:
+                return  # the app's reaction to a cut-off body (e.g. a 400 parse error) is replaced by our 413
+            await send_first(msg)
+
+        async def refuse() -> None:
+            response = error_response(413, code, message, headers={"Connection": "close"})
+            await response(scope, receive, send_first)
+
         length = dict(scope.get("headers") or []).get(b"content-length")
-        if length is not None:
-            try:
-                too_large = int(length) > limit
-            except ValueError:
-                too_large = False
-            if too_large:
-                response = error_response(413, code, message, headers={"Connection": "close"})
-                await response(scope, receive, send_wrapper)
-                return
+        if length is not None and length.isdigit() and int(length) > limit:
+            await refuse()  # before reading a byte of the body
+            return
         received = 0
 
         async def limited_receive() -> Message:
@@ -381,15 +383,16 @@ class ApiMiddleware:
             if msg["type"] == "http.request":
                 received += len(msg.get("body", b""))
                 if received > limit:
+                    state["exceeded"] = True
                     raise BodyTooLarge
             return msg
 
         try:
-            await self.app(scope, limited_receive, send_wrapper)
+            await self.app(scope, limited_receive, send_app)
         except BodyTooLarge:
-            if not status_holder["started"]:
-                response = error_response(413, code, message, headers={"Connection": "close"})
-                await response(scope, receive, send_wrapper)
+            pass
+        if state["exceeded"] and not state["started"]:
+            await refuse()
 
     def _observe(self, scope: Scope, status: int, started: float) -> None:
         route = scope.get("route")

@@ -15,7 +15,14 @@ import pytest
 
 from ingest.models import IngestReport
 from ingest.settings import Settings
-from tests.apiserver import ADMIN_KEY, READER_KEY, ApiServer, snapshot, sse_events, start_server
+from tests.apiserver import (
+    ADMIN_KEY,
+    READER_KEY,
+    ApiServer,
+    snapshot,
+    sse_events,
+    start_server,
+)
 
 FIGURE_QUESTION = (
     "Met hoeveel % is het aantal mensen in het onbenut arbeidspotentieel in Amersfoort gedaald tussen 2015 en 2024?"
