@@ -40,6 +40,12 @@ QUARTER_WORDS = {1: "eerste kwartaal", 2: "tweede kwartaal", 3: "derde kwartaal"
 PLAIN_NUMBER = re.compile(r"(?<![\w.,])(?!(?:19|20)\d\d\b)\d+(?:[.,]\d+)*")
 
 
+COMPARED = re.compile(
+    r"eerder|geleden|vorig|ten opzichte van|t\.o\.v\.|vergeleken|daarvoor|ervoor|toen|\bvan\b[^.]*\b(?:naar|tot)\b"
+    r"|(?:19|20)\d\d\D+(?:19|20)\d\d",
+)
+
+
 @dataclass
 class Decision:
     refuse: bool
@@ -234,6 +240,8 @@ class Assistant:
             return False
         if any(str(year) not in unit.text for year in analysis.years):
             return False
+        if analysis.relative_period and not COMPARED.search(text):
+            return False  # "een jaar eerder": only a sentence that compares with an earlier period answers
         if analysis.quarters and not any(QUARTER_WORDS[q] in text or f"q{q}" in text for q in analysis.quarters):
             return False
         context = f"{unit.passage.section_path} {unit.passage.text}".lower()

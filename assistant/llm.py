@@ -62,7 +62,7 @@ log = logging.getLogger(__name__)
 MIN_OVERLAP = 0.5  # share of a sentence's content words that must stand in its cited passages
 MIN_KEPT_SHARE = 0.5  # below this share of the model's sentences kept, the extractive answer is shown
 MIN_KEPT_SENTENCES = 1
-MAX_SENTENCES = 10
+MAX_SENTENCES = 16
 MAX_PASSAGES = 10
 MAX_HISTORY_TURNS = 3
 STREAM_DEADLINE_FACTOR = 3  # a stream may run this many times the request timeout in total
@@ -133,9 +133,7 @@ def parse_output(raw: Any) -> tuple[list[Draft], bool]:
     sentence objects are salvaged), and plain text with [n] markers (markdown stripped). Anything
     else gives no drafts.
     """
-    if isinstance(raw, GeneratedAnswer):
-        return [Draft(s.text, list(s.citations)) for s in raw.sentences], raw.answerable
-    if isinstance(raw, BaseModel):
+    if isinstance(raw, BaseModel):  # GeneratedAnswer; its texts may still carry inline [n]
         raw = raw.model_dump()
     if isinstance(raw, (dict, list)):
         return _from_json(raw)
@@ -237,12 +235,16 @@ DOWN = re.compile(r"\b(?:daal\w*|dalen\w*|daling\w*|gedaald|krimp\w*|gekrompen|a
                   r"|neemt\s+\w*\s*af|nemen\s+\w*\s*af|halver\w*|gehalveerd)", re.IGNORECASE)
 LINK = re.compile(r"https?://\S+|www\.\S+|\b[\w.+-]+@[\w-]+\.[\w.]+\b", re.IGNORECASE)
 _DUTCH = frozenset(["de", "het", "een", "en", "van", "is", "zijn", "in", "op", "met", "voor", "dat", "die", "er", "niet", "ook", "naar", "bij", "om", "te", "wordt", "worden", "tot", "uit", "als", "aan", "door", "meer", "dan", "nog"])
-_ENGLISH = frozenset(["the", "and", "of", "is", "are", "to", "with", "for", "that", "this", "will", "be", "by", "from", "it", "was", "were", "has", "have", "an"])
+_ENGLISH = frozenset(["the", "and", "are", "to", "with", "for", "that", "this", "will", "by", "from", "it", "was",
+                      "were", "has", "have", "which", "there"])
 # Words an answer may use around what the passages say (framing, not claims).
 _FRAMING = frozenset(tokenize(
     "volgens bron bronnen passage passages regio cijfers cijfer berekend berekening verschil totaal som aandeel "
     "procent percentage periode kwartaal jaar jaren aantal ongeveer bijna ruim circa rond gemiddeld staat noemt "
-    "geeft aan blijkt beschrijft meldt rapport uitgave editie ten opzichte"
+    "geeft aan blijkt beschrijft meldt rapport uitgave editie ten opzichte sprake daarnaast bovendien namelijk "
+    "echter vooral andere bijvoorbeeld zoals waarbij hierbij tevens bedraagt bedroeg bedragen telt telde tellen "
+    "kent kende ligt lag vergeleken vergelijking vorig vorige eerder huidige stonden stond staan gaat ging "
+    "sinds tussen ongeveer gegevens"
 ))
 
 
@@ -253,19 +255,25 @@ class _Context:
     passages: dict[int, Citation]  # n -> sanitized passage (what may support a claim)
     figures: list[Figure]
     figure_refs: set[int]  # candidate numbers the figures' operands come from
-    tokens: dict[int, set[str]] = field(default_factory=dict)
+    tokens: dict[int, set[str]] = field(default_factory=dict)  # n -> stems of the passage text
+    labels: dict[int, set[str]] = field(default_factory=dict)  # n -> stems of its title and section
     source_meta: dict[str, str] = field(default_factory=dict)
     originals: dict[int, Citation] = field(default_factory=dict)  # n -> passage as retrieved (shown)
 
     def tokens_of(self, n: int) -> set[str]:
         if n not in self.tokens:
-            c = self.passages[n]
-            self.tokens[n] = set(tokenize(f"{c.title} {c.section} {c.text}"))
+            self.tokens[n] = set(tokenize(self.passages[n].text))
         return self.tokens[n]
+
+    def labels_of(self, n: int) -> set[str]:
+        if n not in self.labels:
+            c = self.passages[n]
+            self.labels[n] = set(tokenize(f"{c.title} {c.publisher} {c.edition} {c.section}"))
+        return self.labels[n]
 
 
 def _supported(token: str, support: set[str]) -> bool:
-    if token in support or token in _FRAMING:
+    if token in support:
         return True
     # Compounds and derived forms: "werknemersban" / "ban", "zorgsector" / "zorg".
     return len(token) >= 5 and any(len(s) >= 4 and (s in token or token in s) for s in support)
@@ -293,17 +301,22 @@ def check_sentence(draft: Draft, ctx: _Context, entailment: Entailment | None = 
     words = re.findall(r"[^\W\d_]+", text.lower())
     if len(words) >= 5 and sum(w in _ENGLISH for w in words) > sum(w in _DUTCH for w in words):
         return "geen Nederlands"
-    # Content overlap (numbers are left to the number audit).
+    # Content overlap (numbers are left to the number audit): the words that make the claim --
+    # not framing ("volgens", "ongeveer") and not the cited source's title or section -- must
+    # stand in the cited passages' text.
     support: set[str] = set().union(*(ctx.tokens_of(n) for n in cites))
     if ctx.figure_refs & set(cites):
         for figure in ctx.figures:
             support |= set(tokenize(figure.label))
-    content = [t for t in tokenize(text) if not t[0].isdigit()]
-    if not content:
-        return "zin zonder inhoud"
-    share = sum(_supported(t, support) for t in content) / len(content)
-    if share < MIN_OVERLAP:
-        return f"te weinig overeenkomst met de passages ({share:.0%})"
+    labels: set[str] = set().union(*(ctx.labels_of(n) for n in cites))
+    content = [t for t in tokenize(text) if not t[0].isdigit() and t not in _FRAMING]
+    claim = [t for t in content if t not in labels]  # places and titles say where, not what
+    states_figure = bool(ctx.figure_refs & set(cites)) and any(f.display in text for f in ctx.figures)
+    # No claim words: framing only ("Volgens de Handreiking:"); its numbers still go to the audit.
+    if claim and not states_figure:
+        share = sum(_supported(t, support) for t in claim) / len(claim)
+        if share < MIN_OVERLAP:
+            return f"te weinig overeenkomst met de passages ({share:.0%})"
     # Change direction must be the passages' own.
     for pattern, word in ((UP, "stijging"), (DOWN, "daling")):
         if pattern.search(text) and not pattern.search(cited_text):
@@ -312,7 +325,8 @@ def check_sentence(draft: Draft, ctx: _Context, entailment: Entailment | None = 
     if FORECAST.search(text) and not FORECAST.search(cited_text):
         return "voorspelling die de passages niet doen"
     if not FORECAST.search(text):
-        only_forecast = _forecast_only_years(cited_text) & {int(q.value) for q in find_quantities(text) if q.kind == "year"}
+        claimed = _ATTRIBUTION.sub("", text)  # "Volgens X, cijfers tot en met 2025: ..." names a period
+        only_forecast = _forecast_only_years(cited_text) & {int(q.value) for q in find_quantities(claimed) if q.kind == "year"}
         if only_forecast:
             return "prognose als feit gebracht (" + ", ".join(map(str, sorted(only_forecast))) + ")"
     if entailment is not None:
@@ -326,14 +340,19 @@ def check_sentence(draft: Draft, ctx: _Context, entailment: Entailment | None = 
     return None
 
 
+_ATTRIBUTION = re.compile(r"^\s*(?:volgens|berekend met|bron)\b[^:]{0,200}:\s*", re.IGNORECASE)
+
+
 def _forecast_only_years(text: str) -> set[int]:
-    """Years that stand only in prognosis sentences of a passage (e.g. 2027 in a banenprognose)."""
+    """Years that stand only in prognosis sentences of the passages and lie beyond every year they
+    state as fact (e.g. 2027 in a banenprognose 2024-2027 of a report with figures up to 2025)."""
     in_forecast: set[int] = set()
     elsewhere: set[int] = set()
     for sentence in re.split(r"(?<=[.!?])\s+|\n", text):
         years = {int(q.value) for q in find_quantities(sentence) if q.kind == "year"}
         (in_forecast if FORECAST.search(sentence) else elsewhere).update(years)
-    return in_forecast - elsewhere
+    latest_fact = max(elsewhere, default=0)
+    return {y for y in in_forecast - elsewhere if y > latest_fact}
 
 
 def sanitize_passage(text: str) -> str:
@@ -688,7 +707,8 @@ class LLMWriter:
         for text, reason in verdict.dropped:
             log.info("dropped a model sentence (%s): %s", reason, text[:200])
         kept = verdict.kept
-        if len(kept) < MIN_KEPT_SENTENCES or (drafts and len(kept) / len(drafts) < MIN_KEPT_SHARE):
+        considered = min(len(drafts), MAX_SENTENCES)  # sentences beyond the maximum were not wrong
+        if len(kept) < MIN_KEPT_SENTENCES or (considered and len(kept) / considered < MIN_KEPT_SHARE):
             return self._fallback(
                 extractive, started,
                 f"{len(kept)} van {len(drafts)} zinnen van het model doorstonden de controle",

@@ -99,6 +99,7 @@ class QuestionAnalysis(BaseModel):
     intents: list[Intent] = Field(default_factory=list)
     wants_percentage: bool = False
     own_forecast: bool = False
+    relative_period: bool = Field(False, description="Asks about a period relative to the figure ('een jaar eerder').")
     personal_data: bool = False
     follow_up: bool = False
     terms: list[str] = Field(default_factory=list, description="Stemmed content terms, places removed.")
@@ -200,6 +201,7 @@ class QuestionAnalyzer:
             intents=intents,
             wants_percentage=bool(PERCENT_WORDS.search(text)),
             own_forecast=bool(OWN_FORECAST.search(text)),
+            relative_period=bool(RELATIVE_PERIOD.search(text)),
             personal_data=bool(PERSONAL_DATA.search(text)),
             follow_up=follow_up,
             terms=list(dict.fromkeys(terms)),
@@ -207,6 +209,11 @@ class QuestionAnalyzer:
 
 
 # Stems that carry no topic (question words, "regio", "volgens", ...): ignored for answerability.
+RELATIVE_PERIOD = re.compile(
+    r"\b(?:een|1|twee|drie) (?:jaar|kwartaal|maand)(?:en)? (?:eerder|ervoor|daarvoor|geleden)\b|\bvorig(?:e)? (?:jaar|kwartaal)\b"
+    r"|\bhet jaar (?:ervoor|daarvoor)\b",
+    re.I,
+)
 YEAR_TOKEN = re.compile(r"(?:19|20)\d\d")
 GENERIC_TERMS = set(
     tokenize(

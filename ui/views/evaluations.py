@@ -72,7 +72,7 @@ if st.button("Evaluatie starten", type="primary", key="eval_run"):
     except (BackendError, ValueError) as exc:
         st.error(str(exc))
     else:
-        state[f"eval_run_{name}"] = run.name
+        state[f"eval_pick_{name}"] = run.name  # show the new run
         state["eval_flash"] = [f"Run {run.name} klaar."]
         st.rerun()
 
@@ -91,9 +91,10 @@ def _run_label(path) -> str:  # noqa: ANN001
 
 
 run_names = [r.name for r in runs]
-default = state.get(f"eval_run_{name}")
-chosen = st.selectbox("Run", run_names, index=run_names.index(default) if default in run_names else 0,
-                      format_func=lambda n: _run_label(next(r for r in runs if r.name == n)), key=f"eval_pick_{name}")
+if state.get(f"eval_pick_{name}") not in run_names:
+    state[f"eval_pick_{name}"] = run_names[0]
+chosen = st.selectbox("Run", run_names, format_func=lambda n: _run_label(next(r for r in runs if r.name == n)),
+                      key=f"eval_pick_{name}")
 run = next(r for r in runs if r.name == chosen)
 result = evalruns.load_run(run)
 prev_path = evalruns.previous_run(data_dir, name, run)
