@@ -120,7 +120,7 @@ for column, metric in zip(columns, ["pass_rate", "hit@5", "facts_all", "refusal_
     delta = None
     if isinstance(now, (int, float)) and isinstance(then, (int, float)):
         delta = round(now - then, 3)
-    column.metric(METRIC_LABELS[metric], _fmt(now), delta=delta,
+    column.metric(METRIC_LABELS.get(metric, metric), _fmt(now), delta=delta,
                   delta_color="inverse" if metric in LOWER_IS_BETTER else "normal")
 st.caption(f"{overall.get('n', 0)} vragen · {result.wall_time_s:.1f} s · run {_run_label(run)}"
            + (f" · vergeleken met {_run_label(prev_path)}" if prev_path else " · eerste run van deze set"))
@@ -152,7 +152,7 @@ else:
         now, then = overall.get(metric), prev_overall.get(metric)
         diff = now - then if isinstance(now, (int, float)) and isinstance(then, (int, float)) else None
         better = None if not diff else (diff < 0) == (metric in LOWER_IS_BETTER)
-        rows.append({"metriek": METRIC_LABELS[metric], "deze run": _fmt(now), "vorige run": _fmt(then),
+        rows.append({"metriek": METRIC_LABELS.get(metric, metric), "deze run": _fmt(now), "vorige run": _fmt(then),
                      "verschil": "" if diff is None else f"{diff:+.3f}".rstrip("0").rstrip("."),
                      "": "" if better is None else ("beter" if better else "slechter")})
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
