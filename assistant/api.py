@@ -32,6 +32,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import ingest  # noqa: F401  (offline environment first)
@@ -85,7 +86,7 @@ class ErrorBody(BaseModel):
 class AskRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    question: str = Field(min_length=1, max_length=2000, description="The question, in Dutch.")
+    question: str = Field(min_length=1, max_length=2000, pattern=r"\S", description="The question, in Dutch.")
     history: list[HistoryTurn] = Field(
         default_factory=list, max_length=MAX_HISTORY_TURNS, description="Earlier turns, oldest first."
     )
@@ -283,17 +284,29 @@ def _principal(
     if not ctx.keys.enabled:
         principal = ANONYMOUS_ADMIN
     else:
-        presented = bearer.credentials if bearer is not None else None
-        presented = presented or (api_key.strip() if api_key and api_key.strip() else None)
+        # Every key presented must be valid: a wrong key next to a right one is refused, not ignored.
+        authorization = request.headers.get("authorization")
+        presented: list[str] = []
+        if authorization is not None:
+            if bearer is None:
+                raise ApiError(401, "invalid_key", "Alleen 'Authorization: Bearer <sleutel>' wordt ondersteund.",
+                               headers={"WWW-Authenticate": "Bearer"})
+            presented.append(bearer.credentials)
+        if api_key is not None:
+            presented.append(api_key.strip())
         if not presented:
             raise ApiError(
                 401, "missing_key", "Geen API-sleutel: stuur 'Authorization: Bearer <sleutel>' of 'X-API-Key'.",
                 headers={"WWW-Authenticate": "Bearer"},
             )
-        found = ctx.keys.lookup(presented)
-        if found is None:
+        found = [ctx.keys.lookup(key) for key in presented]
+        if any(p is None for p in found):
             raise ApiError(401, "invalid_key", "Onbekende API-sleutel.", headers={"WWW-Authenticate": "Bearer"})
-        principal = found
+        principals = [p for p in found if p is not None]
+        if len({p.name for p in principals}) > 1:
+            raise ApiError(401, "invalid_key", "Twee verschillende API-sleutels in één verzoek.",
+                           headers={"WWW-Authenticate": "Bearer"})
+        principal = principals[0]
     wait = ctx.limiter.take(principal.name)
     if wait > 0:
         ctx.metrics.rate_limited.inc()
@@ -473,6 +486,15 @@ def _sse(event: str, data: Any) -> str:
 # -- sources -----------------------------------------------------------------------------------
 
 
+def _allowed_methods(request: Request) -> list[str]:
+    methods: set[str] = set()
+    for route in request.app.routes:
+        route_methods = getattr(route, "methods", None)
+        if route_methods and route.matches({**request.scope, "method": next(iter(route_methods))})[0] is Match.FULL:
+            methods |= set(route_methods)
+    return sorted(methods)
+
+
 def _source_out(entry: SourceEntry, indexed: dict[str, Any]) -> SourceOut:
     state = indexed.get(entry.id)
     return SourceOut(
@@ -549,16 +571,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             {"loc": [str(p) for p in error.get("loc", ())], "msg": str(error.get("msg", "")), "type": error.get("type")}
             for error in exc.errors()
         ]
-        if any(p["loc"][-1:] == ["question"] and p["type"] == "string_too_long" for p in problems):
+        question = [p for p in problems if p["loc"] == ["body", "question"]]
+        if any(p["type"] == "string_too_long" for p in question):
             return error_response(422, "question_too_long", "De vraag is te lang (meer dan 2000 tekens).", problems)
+        if question:
+            return error_response(422, "invalid_question", "De vraag is leeg of geen tekst.", problems)
         fields = ", ".join(".".join(p["loc"][1:] or p["loc"]) for p in problems)
         return error_response(422, "invalid_request", f"Ongeldig verzoek ({fields}).", problems)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = HTTP_CODES.get(exc.status_code, f"http_{exc.status_code}")
         message = exc.detail if isinstance(exc.detail, str) else code
-        return error_response(exc.status_code, code, message, headers=getattr(exc, "headers", None))
+        if message == "There was an error parsing the body":
+            message = "De request body is niet te lezen (geen geldige JSON of multipart)."
+        headers = dict(getattr(exc, "headers", None) or {})
+        if exc.status_code == 405:  # every method of the path, not only those of the first route matched
+            headers["Allow"] = ", ".join(_allowed_methods(request))
+        return error_response(exc.status_code, code, message, headers=headers or None)
 
     @app.exception_handler(Exception)
     async def _crash(_request: Request, exc: Exception) -> JSONResponse:
@@ -599,7 +629,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # -- answers -----------------------------------------------------------------------------
 
     @app.post("/v1/ask", response_model=Answer, tags=["answers"],
-              responses=_responses(*AUTH_ERRORS, 409, 413, 422, 503, 504))
+              responses=_responses(*AUTH_ERRORS, 400, 409, 413, 422, 503, 504))
     async def ask(body: AskRequest, principal: Reader) -> Answer:
         """One answer (Answer contract). `id` is the answer id; give it to /v1/feedback."""
         started = time.perf_counter()
@@ -618,9 +648,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     "answer text, `figures` ({figures}), and `done` (the whole Answer, equal to /v1/ask). "
                     "On a failure after the stream started: `error` ({code, message})."
                 ),
-                "content": {"text/event-stream": {"schema": {"type": "string"}}},
+                "content": {"text/event-stream": {"schema": {
+                    "type": "object", "required": ["event", "data"],
+                    "properties": {
+                        "event": {"type": "string", "enum": ["citations", "delta", "figures", "done", "error"]},
+                        "data": {"type": "string", "contentMediaType": "application/json"},
+                    },
+                }}},
             },
-            **_responses(*AUTH_ERRORS, 409, 413, 422, 503),
+            **_responses(*AUTH_ERRORS, 400, 409, 413, 422, 503),
         },
     )
     async def ask_stream(body: AskRequest, principal: Reader) -> StreamingResponse:
@@ -760,7 +796,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # -- feedback and audit ------------------------------------------------------------------
 
     @app.post("/v1/feedback", status_code=201, response_model=FeedbackCreated, tags=["feedback"],
-              responses=_responses(*AUTH_ERRORS, 404, 413, 422))
+              responses=_responses(*AUTH_ERRORS, 400, 404, 413, 422))
     def post_feedback(body: FeedbackRequest, principal: Reader) -> FeedbackCreated:
         """Thumbs up/down on an answer id, with a reason code and an optional comment (scrubbed)."""
         assert ctx.audit is not None

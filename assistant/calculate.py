@@ -297,7 +297,7 @@ def _total(analysis: QuestionAnalysis, ranked: list[Unit]) -> tuple[list[Figure]
 
 def _same_measure(one: Operand, other: Operand) -> bool:
     """Operands from two sentences must measure the same thing (shared words next to the numbers)."""
-    anchors = {one.anchor.lower(), other.anchor.lower()}
+    anchors = {one.anchor.lower(), other.anchor.lower(), *tokenize(one.anchor), *tokenize(other.anchor)}
     first = set(measure_terms(one.unit.text, one.quantity)) - anchors
     second = set(measure_terms(other.unit.text, other.quantity)) - anchors
     return bool(first & second)
@@ -370,13 +370,14 @@ def _relevant(unit: Unit, analysis: QuestionAnalysis) -> bool:
 
 
 SCALE_WORDS = {1e3: "duizend", 1e6: "miljoen", 1e9: "miljard"}
+WRITTEN_SCALE = re.compile(r"\b(?:duizend|miljoen|mln|miljard|mld)\b", re.I)
 
 
 def _same_scale(a: Quantity, b: Quantity) -> tuple[float, float, str]:
     """'€ 19,8 miljoen ... naar € 35,9': the second left out its 'miljoen'; read both at one scale
     (returned with the scale word the result is then written in)."""
     va, vb = a.value, b.value
-    if a.unit == b.unit == "€" and va and vb:
+    if a.unit == b.unit == "€" and va and vb and bool(WRITTEN_SCALE.search(a.text)) != bool(WRITTEN_SCALE.search(b.text)):
         for scale, word in SCALE_WORDS.items():
             if 0.2 <= va / (vb * scale) <= 5:
                 return va / scale, vb, word
@@ -418,10 +419,11 @@ def _from_to(analysis: QuestionAnalysis, ranked: list[Unit], operations: list[Op
             figures = []
             unit_label = new.unit
             scale = f" {scale_word}" if scale_word else ""
+            factor = next((s for s, w in SCALE_WORDS.items() if w == scale_word), 1.0)
             if Operation.difference in operations or Operation.percent_change in operations:
                 value = new_value - old_value
                 figures.append(Figure(
-                    label="verandering", value=round(value, 6),
+                    label="verandering", value=round(value * factor, 6),
                     display=_display(value, new) + scale, unit=_difference_unit(unit_label),
                     expression=f"{new_text} − {old_text}",
                 ))

@@ -29,7 +29,8 @@ DENSE_WEIGHT = 0.6
 SECONDARY = 0.7  # another passage joins when its best sentence scores this share of the best
 MAX_PASSAGES = 4
 NEIGHBOUR = 0.4
-PRIMARY_FLOOR = 0.5
+PRIMARY_FLOOR = 0.3
+PASSAGE_RANK_BONUS = 0.1
 
 
 @dataclass
@@ -174,6 +175,7 @@ def score_units(
             score += 0.2
         if unit.kind in ("caption", "source_line"):
             score -= 0.2  # used only when nothing better says it
+        score += PASSAGE_RANK_BONUS * max(0, 3 - unit.rank) / 3  # the best passages answer most often
         unit.score = score
 
 

@@ -55,7 +55,7 @@ from assistant.verify import (
     split_sentences,
 )
 from ingest.lexical import tokenize
-from ingest.numbers import find_quantities
+from ingest.numbers import find_quantities, same_value
 
 log = logging.getLogger(__name__)
 
@@ -220,7 +220,7 @@ INJECTION = re.compile(
     r"regels|instructions?|rules|prompt)\b"
     r"|\bsysteem\s?prompt\b|\bsystem\s?prompt\b|\bje bent (?:nu|vanaf nu)\b|\byou are now\b"
     r"|\bnieuwe (?:instructie|opdracht)\w*|\bnew instructions?\b|\bantwoord (?:vanaf nu|voortaan)\b"
-    r"|\bzeg (?:tegen )?de (?:gebruiker|adviseur)\b|\bals (?:ai|taalmodel)\b",
+    r"|\bzeg (?:tegen )?de (?:gebruiker|adviseur)\b|\bals (?:een )?(?:ai|taalmodel)(?![\w-])",
     re.IGNORECASE,
 )
 FORECAST = re.compile(
@@ -317,6 +317,20 @@ def check_sentence(draft: Draft, ctx: _Context, entailment: Entailment | None = 
         share = sum(_supported(t, support) for t in claim) / len(claim)
         if share < MIN_OVERLAP:
             return f"te weinig overeenkomst met de passages ({share:.0%})"
+    # The years of an attribution ("Volgens InZicht Magazine, juni 2025: ...") are the source's own.
+    attribution = _ATTRIBUTION.match(text)
+    if attribution:
+        own = " ".join(f"{c.title} {c.edition} {ctx.source_meta.get(c.source_id, '')}" for c in cited)
+        own_years = {q.value for q in find_quantities(own) if q.kind == "year"}
+        wrong = [q.text for q in find_quantities(attribution.group(0)) if q.kind == "year" and q.value not in own_years]
+        if wrong:
+            return "bronvermelding met een jaar dat niet bij de bron hoort: " + ", ".join(wrong)
+    # Each number must stand in a passage sentence about the same thing (a year or count taken
+    # from another sentence of the passage is a swap the number audit alone cannot see).
+    if claim and not states_figure:
+        loose = _unanchored(_ATTRIBUTION.sub("", text), claim, cited, ctx)
+        if loose:
+            return "getal uit een ander verband in de passage: " + ", ".join(loose)
     # Change direction must be the passages' own.
     for pattern, word in ((UP, "stijging"), (DOWN, "daling")):
         if pattern.search(text) and not pattern.search(cited_text):
@@ -338,6 +352,46 @@ def check_sentence(draft: Draft, ctx: _Context, entailment: Entailment | None = 
         if score < entailment_threshold:
             return f"passages ondersteunen de zin niet (entailment {score:.2f})"
     return None
+
+
+def _passage_sentences(text: str) -> list[str]:
+    """Sentences of a passage; an enumerator ("1.") or a short fragment joins the next piece."""
+    out: list[str] = []
+    carry = ""
+    for piece in re.split(r"(?<=[.!?])\s+|\n", text):
+        piece = (carry + " " + piece).strip() if carry else piece.strip()
+        if len(piece) < 6:
+            carry = piece
+            continue
+        carry = ""
+        out.append(piece)
+    if carry:
+        out.append(carry)
+    return out
+
+
+def _unanchored(text: str, claim: list[str], cited: list[Citation], ctx: _Context) -> list[str]:
+    """Numbers of `text` that occur in the cited passages only in sentences sharing too little
+    of the claim's words (at least two, or all of a one-word claim)."""
+    figure_values = [abs(f.value) for f in ctx.figures]
+    for f in ctx.figures:
+        figure_values += [abs(q.value) for q in find_quantities(f"{f.display} {f.expression}")]
+    need = min(2, len(set(claim)))
+    sentences = [(sentence, find_quantities(sentence)) for c in cited for sentence in _passage_sentences(c.text)]
+    loose: list[str] = []
+    for q in find_quantities(text):
+        if q.kind == "quarter" or any(same_value(abs(q.value), v) for v in figure_values):
+            continue
+        if q.kind == "number" and q.value.is_integer() and abs(q.value) < 10:
+            continue  # "drie stappen", list numbers: too common to anchor
+        holders = [sentence for sentence, found in sentences
+                   if any(same_value(abs(q.value), abs(x.value)) or (x.high is not None and same_value(abs(q.value), abs(x.high)))
+                          for x in found)]
+        if not holders:
+            continue  # the number audit reports it
+        if not any(sum(_supported(t, set(tokenize(h))) for t in set(claim)) >= need for h in holders):
+            loose.append(q.text)
+    return loose
 
 
 _ATTRIBUTION = re.compile(r"^\s*(?:volgens|berekend met|bron)\b[^:]{0,200}:\s*", re.IGNORECASE)

@@ -105,6 +105,19 @@ def test_reader_key_on_admin_endpoint_is_403_and_changes_nothing(
     assert snapshot(server.settings) == before
 
 
+def test_a_wrong_key_next_to_a_right_one_is_refused(server: ApiServer) -> None:
+    with server.client(None) as client:
+        for headers in (
+            {"Authorization": "Bearer wrong-key-0123456789", "X-API-Key": READER_KEY},
+            {"Authorization": f"Bearer {READER_KEY}", "X-API-Key": "wrong-key-0123456789"},
+            {"Authorization": "Basic dXNlcjpwYXNz", "X-API-Key": READER_KEY},
+            {"Authorization": f"Bearer {READER_KEY}", "X-API-Key": ADMIN_KEY},  # two identities
+        ):
+            _error(client.get("/v1/sources", headers=headers), 401, "invalid_key")
+        same = {"Authorization": f"Bearer {READER_KEY}", "X-API-Key": READER_KEY}
+        assert client.get("/v1/sources", headers=same).status_code == 200
+
+
 def test_keys_work_in_both_headers_and_admin_can_read(server: ApiServer) -> None:
     for key, header in [(READER_KEY, "x-api-key"), (READER_KEY, "bearer"), (ADMIN_KEY, "x-api-key"), (ADMIN_KEY, "bearer")]:
         with server.client(key, header=header) as client:
@@ -126,6 +139,7 @@ def test_open_endpoints_need_no_key(server: ApiServer) -> None:
 def test_unknown_route_and_method_are_json(reader: httpx.Client) -> None:
     _error(reader.get("/v1/nope"), 404, "not_found")
     _error(reader.get("/v1/ask"), 405, "method_not_allowed")
+    assert reader.delete("/v1/sources").headers["allow"] == "GET, POST"
 
 
 # -- answers ---------------------------------------------------------------------------------
@@ -290,7 +304,7 @@ def test_audit_records_hold_no_personal_data(server: ApiServer, reader: httpx.Cl
 
 def test_question_limits(reader: httpx.Client) -> None:
     _error(reader.post("/v1/ask", json={"question": "x" * 2001}), 422, "question_too_long")
-    _error(reader.post("/v1/ask", json={"question": ""}), 422, "invalid_request")
+    _error(reader.post("/v1/ask", json={"question": ""}), 422, "invalid_question")
     _error(reader.post("/v1/ask", json={"question": "   "}), 422, "invalid_question")
     _error(reader.post("/v1/ask", json={"question": "a", "history": [{"question": "q"}] * 21}), 422, "invalid_request")
     _error(reader.post("/v1/ask", json={"question": "a", "unknown": 1}), 422, "invalid_request")
