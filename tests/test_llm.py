@@ -23,6 +23,7 @@ from langchain_core.language_models.fake_chat_models import (
     GenericFakeChatModel,
 )
 from langchain_core.messages import AIMessage
+from pydantic import Field
 
 from assistant import llm
 from assistant.evaluate import untraceable_numbers
@@ -581,7 +582,7 @@ class EchoModel(GenericFakeChatModel):
     """Writes the extractive answer back with the candidates' numbering, optionally corrupted."""
 
     mode: str = "faithful"
-    state: dict = {}
+    state: dict = Field(default_factory=dict)
 
     def _generate(self, messages: Any, stop: Any = None, run_manager: Any = None, **kwargs: Any) -> Any:
         from langchain_core.outputs import ChatGeneration, ChatResult
