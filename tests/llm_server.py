@@ -1,4 +1,5 @@
-"""A scripted OpenAI-compatible chat server for tests (stdlib only): `python llm_server.py PORT SCRIPT LOG`.
+"""A scripted OpenAI-compatible (and Ollama) chat server for tests (stdlib only):
+`python llm_server.py PORT SCRIPT LOG`.
 
 SCRIPT is a JSON list of replies, used in order (the last one repeats): {"content": "...",
 "stream": bool (answer as server-sent events when the request asks for streaming), "sleep": seconds}.
@@ -36,6 +37,9 @@ class Handler(BaseHTTPRequestHandler):
         with LOG.open("a") as fh:
             fh.write(json.dumps({"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()},
                                  "body": body}) + "\n")
+        if self.path == "/api/chat":
+            self._ollama(body)
+            return
         if not self.path.endswith("/chat/completions"):
             self.send_error(404)
             return
@@ -67,6 +71,27 @@ class Handler(BaseHTTPRequestHandler):
                               "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}).encode()
         self.send_response(200)
         self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+
+    def _ollama(self, body: dict) -> None:
+        """Ollama's own API: newline-delimited JSON, streamed unless "stream" is false."""
+        reply = _next_reply()
+        time.sleep(float(reply.get("sleep", 0)))
+        content = reply.get("content", "")
+        base = {"model": body.get("model", "test"), "created_at": "2026-01-01T00:00:00Z"}
+        words = content.split(" ") if body.get("stream", True) else [content]
+        lines = [{**base, "message": {"role": "assistant", "content": w if i == 0 else " " + w}, "done": False}
+                 for i, w in enumerate(words)]
+        lines.append({**base, "message": {"role": "assistant", "content": ""}, "done": True, "done_reason": "stop",
+                      "total_duration": 1, "prompt_eval_count": 1, "eval_count": 1})
+        if not body.get("stream", True):
+            lines = [{**lines[-1], "message": {"role": "assistant", "content": content}}]
+        payload = "".join(json.dumps(line) + "\n" for line in lines).encode()
+        self.send_response(200)
+        self.send_header("content-type", "application/x-ndjson")
         self.send_header("content-length", str(len(payload)))
         self.end_headers()
         self.wfile.write(payload)

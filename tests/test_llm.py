@@ -644,3 +644,26 @@ def test_echo_models_on_the_dev_set(built_index: tuple[Settings, Any], monkeypat
                        if q.kind not in ("year", "quarter") and q.value >= 10 and q.value not in original
                        and not any(q.value == f.value for f in a.figures)]
             assert shifted == [], (a.question, a.answer)
+
+
+def test_real_ollama_client_against_a_loopback_server(llm_server: tuple[str, Path, Path]) -> None:
+    pytest.importorskip("langchain_ollama")  # the optional extra marktwijzer[ollama]
+    base_url, script, log_file = llm_server
+    structured = {"answerable": True, "sentences": [
+        {"text": "In het tweede kwartaal van 2025 stonden er in Amersfoort 9.500 vacatures open.", "citations": [2]},
+        {"text": "In de regio Amersfoort stonden 12.400 vacatures open.", "citations": [2]},
+        {"text": "De werkloosheid in de regio Amersfoort was 3,5%.", "citations": [3]},
+    ]}
+    script.write_text(json.dumps([{"content": json.dumps(structured)}, {"sleep": 3, "content": GOOD}]))
+    settings = Settings(_env_file=None, llm="ollama", llm_model="llama3.1:8b",
+                        llm_base_url=base_url.removesuffix("/v1"), llm_timeout=1)
+    w = LLMWriter.from_settings(settings)
+    assert w is not None and type(w.model).__name__ == "ChatOllama"
+    answer = w.rewrite(QUESTION, [], extractive(), CANDIDATES, [])
+    assert answer.generator == "llama3.1:8b" and "12.400" not in answer.answer
+    assert_safe(answer)
+    request = _requests(log_file)[0]
+    assert request["path"] == "/api/chat" and request["body"]["model"] == "llama3.1:8b"
+    assert request["body"]["format"]["properties"]["sentences"]  # structured output as a JSON schema
+    slow = w.rewrite(QUESTION, [], extractive(), CANDIDATES, [])
+    assert slow.generator == "extractive"
