@@ -30,6 +30,7 @@ import logging
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from assistant.evaluate import untraceable_numbers
 from assistant.types import Answer, Citation, Figure
@@ -198,7 +199,7 @@ class _Pool:
     quarters: list[float] = field(default_factory=list)
 
     def add_text(self, text: str) -> None:
-        for q in find_quantities(text or ""):
+        for q in _cached_quantities(text or ""):
             self.add(q)
 
     def add(self, q: Quantity) -> None:
@@ -220,6 +221,12 @@ class _Pool:
             return any(same_value(q.value, v) for v in self.quarters)
         wanted = [q.value] + ([q.high] if q.high is not None else [])
         return all(any(same_value(abs(w), v) for v in self.values) for w in wanted)
+
+
+@lru_cache(maxsize=4096)
+def _cached_quantities(text: str) -> tuple[Quantity, ...]:
+    """Passages are audited again for every sentence that cites them: parse each text once."""
+    return tuple(find_quantities(text))
 
 
 def _figure_pool(figures: Sequence[Figure], metadata: bool) -> _Pool:
