@@ -563,6 +563,10 @@ def test_assistant_ask_uses_the_writer_and_shows_only_verified_text(
     assert_safe(answer)
     refusal = assistant.ask("Wat is het telefoonnummer van Jan de Vries?")
     assert refusal.refused and refusal.generator == "extractive"
+    events = list(llm.stream_ask(assistant, "Hoeveel vacatures waren er in Groningen?"))
+    assert [e.kind for e in events] == ["delta", "done"] and not events[-1].replace
+    assert events[0].text == events[-1].answer.answer == answer.answer
+    assert events[-1].answer.citations == answer.citations
 
 
 def test_entailment_hook_can_veto_a_sentence() -> None:
