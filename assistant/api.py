@@ -221,6 +221,7 @@ class ApiContext:
     assistant: Any = None
     load_error: str | None = None
     waiting: int = 0
+    chunk_counts: dict[str, int] = field(default_factory=dict)
     _load_lock: threading.Lock = field(default_factory=threading.Lock)
     _loader: threading.Thread | None = None
 
@@ -427,8 +428,29 @@ def _split_deltas(text: str, words: int = DELTA_WORDS) -> list[str]:
     return ["".join(tokens[i : i + words]) for i in range(0, len(tokens), words)]
 
 
+EMPTY_INDEX_ANSWER = (
+    "Er zijn op dit moment geen goedgekeurde bronnen geïndexeerd, dus ik kan deze vraag niet uit de bronnen "
+    "beantwoorden. Vraag een beheerder om bronnen goed te keuren."
+)
+
+
+def _index_is_empty(ctx: ApiContext) -> bool:
+    """True when the serving generation holds no chunks (every source withdrawn)."""
+    generation = current_generation(ctx.settings.index_dir)
+    if generation is None:
+        return False
+    cached = ctx.chunk_counts.get(generation.name)
+    if cached is None:
+        cached = sum(s.chunks for s in generation.read_manifest().sources.values())
+        ctx.chunk_counts[generation.name] = cached
+    return cached == 0
+
+
 async def _compute_answer(ctx: ApiContext, body: AskRequest, answer_id: str) -> Answer:
     assistant = ctx.require_assistant()
+    if _index_is_empty(ctx):  # nothing to search: an honest refusal, not a retrieval error
+        return Answer(id=answer_id, question=body.question.strip(), answer=EMPTY_INDEX_ANSWER, refused=True,
+                      timings_ms={"total": 0.0})
     if ctx.waiting >= ctx.settings.max_queued_answers:
         raise ApiError(503, "overloaded", "Het is te druk; probeer het zo opnieuw.", headers={"Retry-After": "2"})
     loop = asyncio.get_running_loop()

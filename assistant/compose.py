@@ -226,6 +226,8 @@ def select_units(
     chosen = _with_neighbours(chosen, usable, best, follow=2 if analysis.intent in EXPLAINING else 1)
     if analysis.intent is Intent.comparison:
         chosen = _cover_places(chosen, ranked, analysis)
+        chosen = _cover_sides(chosen, ranked, analysis)
+    chosen = _with_antecedents(chosen, usable)
     return _with_lists(chosen, units, quality)
 
 
@@ -249,9 +251,17 @@ def _with_neighbours(chosen: list[Unit], usable: list[Unit], best: float, follow
             break
         if following not in result:
             result.append(following)
-    previous = same.get(lead.order - 1)
-    if previous is not None and previous not in result and ANAPHORA.match(lead.text):
-        result.append(previous)
+    return result
+
+
+def _with_antecedents(chosen: list[Unit], usable: list[Unit]) -> list[Unit]:
+    """Any chosen sentence that starts with "Dat"/"Daarmee"/... brings the sentence it refers back to."""
+    by_key = {(u.passage.chunk_id, u.order): u for u in usable}
+    result = list(chosen)
+    for unit in result:  # grows while we walk it: "Daarmee ..." <- "Dat komt neer op ..." <- the figure
+        previous = by_key.get((unit.passage.chunk_id, unit.order - 1))
+        if previous is not None and ANAPHORA.match(unit.text) and not any(previous is r for r in result):
+            result.append(previous)
     return result
 
 
@@ -271,6 +281,29 @@ def _cover_places(chosen: list[Unit], ranked: list[Unit], analysis: QuestionAnal
         if best is not None:
             chosen.append(best)
     return chosen
+
+
+def _cover_sides(chosen: list[Unit], ranked: list[Unit], analysis: QuestionAnalysis) -> list[Unit]:
+    """Each alternative of a comparison ('industrie of onderwijs') gets its best sentence, one with a
+    number when the question weighs figures."""
+    if not ranked:
+        return chosen
+    floor = 0.5 * ranked[0].score
+    for side in analysis.sides:
+        having = [u for u in ranked if _mentions(u, side) and u.score >= floor]
+        with_number = [u for u in having if NUMBER.search(u.text)]
+        covered = [u for u in chosen if _mentions(u, side)]
+        if covered and (not with_number or any(NUMBER.search(u.text) for u in covered)):
+            continue
+        best = (with_number or having or [None])[0]
+        if best is not None and best not in chosen:
+            chosen.append(best)
+    return chosen
+
+
+def _mentions(unit: Unit, stem: str) -> bool:
+    """The unit names the stem, also inside a compound ('onderwijsbanen')."""
+    return stem in unit.terms or any(t.startswith(stem) or t.endswith(stem) for t in unit.terms if len(stem) >= 5)
 
 
 def _with_lists(chosen: list[Unit], units: list[Unit], quality: SentenceQuality) -> list[Unit]:

@@ -99,6 +99,7 @@ class QuestionAnalysis(BaseModel):
     intents: list[Intent] = Field(default_factory=list)
     wants_percentage: bool = False
     own_forecast: bool = False
+    sides: list[str] = Field(default_factory=list, description="Stems of the alternatives a comparison weighs ('industrie of onderwijs').")
     relative_period: bool = Field(False, description="Asks about a period relative to the figure ('een jaar eerder').")
     personal_data: bool = False
     follow_up: bool = False
@@ -202,6 +203,7 @@ class QuestionAnalyzer:
             wants_percentage=bool(PERCENT_WORDS.search(text)),
             own_forecast=bool(OWN_FORECAST.search(text)),
             relative_period=bool(RELATIVE_PERIOD.search(text)),
+            sides=comparison_sides(_strip_places(text, places), terms),
             personal_data=bool(PERSONAL_DATA.search(text)),
             follow_up=follow_up,
             terms=list(dict.fromkeys(terms)),
@@ -223,6 +225,34 @@ GENERIC_TERMS = set(
         "graag vertel geef mij ik we jullie je u ivm i.v.m"
     )
 )
+
+
+SIDE_WORD = r"([^\W\d_][\w&/’'-]*)"
+SIDES_OR = re.compile(SIDE_WORD + r"\s+of\s+(?:in\s+|de\s+|het\s+|bij\s+)*" + SIDE_WORD, re.I)
+SIDES_BETWEEN = re.compile(r"\btussen\s+(?:de\s+|het\s+)?" + SIDE_WORD + r"\s+en\s+(?:de\s+|het\s+)?" + SIDE_WORD, re.I)
+SIDES_THAN = re.compile(r"\bdan\s+(?:de\s+|het\s+|in\s+|bij\s+)*" + SIDE_WORD, re.I)
+
+
+def comparison_sides(text: str, terms: list[str]) -> list[str]:
+    """The alternatives a comparison weighs, as stems: 'industrie of onderwijs', 'tussen vrouwen en
+    mannen', 'kennismigranten ... dan arbeidsmigranten' (the other side shares the word's ending)."""
+    sides: list[str] = []
+    for pattern in (SIDES_OR, SIDES_BETWEEN):
+        for match in pattern.finditer(text):
+            for word in match.groups():
+                stems = [t for t in tokenize(word) if t not in GENERIC_TERMS and not t[0].isdigit()]
+                if stems:
+                    sides.append(stems[0])
+    for match in SIDES_THAN.finditer(text):
+        stems = [t for t in tokenize(match.group(1)) if t not in GENERIC_TERMS and not t[0].isdigit()]
+        if not stems:
+            continue
+        other = stems[0]
+        partners = [t for t in terms if t != other and len(t) >= 6 and len(other) >= 6 and t[-5:] == other[-5:]]
+        if partners:
+            sides.extend([partners[0], other])
+    unique = list(dict.fromkeys(sides))
+    return unique if len(unique) >= 2 else []
 
 
 def _strip_places(text: str, places: list[Place]) -> str:
