@@ -231,7 +231,7 @@ def select_units(
     return _with_lists(chosen, units, quality)
 
 
-ANAPHORA = re.compile(r"^(?:Daarmee|Dit|Deze|Dat|Daardoor|Hierdoor|Hiermee|Daarnaast|Daarbij|Zij|Ze|Het gaat)\b")
+ANAPHORA = re.compile(r"^(?:Daarmee|Dit|Deze|Dat|Daardoor|Hierdoor|Hiermee|Daarnaast|Daarbij|Zij|Ze|Het gaat|Ook|Bovendien|Daarom|Toch)\b")
 
 
 EXPLAINING = (Intent.procedure, Intent.advice, Intent.definition, Intent.general)

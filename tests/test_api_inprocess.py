@@ -21,8 +21,10 @@ from assistant.api import RateLimiter, _split_deltas, create_app
 from assistant.auth import KeyRing, Role, presented_key
 from assistant.uploads import UploadRefused, safe_filename
 from ingest.models import IngestReport
+from ingest.pipeline import run_ingest
+from ingest.registry import SourceStatus, load_registry, save_registry
 from ingest.settings import Settings
-from tests.apiserver import ADMIN_KEY, KEY_ENV, READER_KEY
+from tests.apiserver import ADMIN_KEY, KEY_ENV, READER_KEY, copy_index
 
 QUESTION = "Hoeveel vacatures stonden er eind tweede kwartaal 2025 open in regio Amersfoort?"
 
@@ -136,6 +138,33 @@ def test_no_index_is_503_with_json(make_client: Any, tmp_path: Path) -> None:
         assert response.status_code == 503 and response.json()["code"] == "index_not_ready"
         assert response.headers["retry-after"]
     assert client.get("/healthz").status_code == 200
+
+
+def test_all_sources_withdrawn_gives_a_refusal_not_an_error(
+    built_index: tuple[Settings, IngestReport], tmp_path: Path
+) -> None:
+    """Found by schemathesis' stateful phase: withdrawing every source left /v1/ask with a 500."""
+    settings = copy_index(built_index[0], tmp_path / "copy")
+    registry = load_registry(settings.registry_path)
+    for entry in registry.sources:
+        registry = registry.with_status(entry.id, SourceStatus.withdrawn)
+    save_registry(registry, settings.registry_path)
+    assert run_ingest(settings).removed == 5
+    app_settings = _settings(settings, tmp_path)
+    with TestClient(create_app(app_settings), raise_server_exceptions=False) as client:
+        deadline = time.monotonic() + 60
+        while client.get("/readyz").status_code != 200:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        headers = {"X-API-Key": READER_KEY}
+        response = client.post("/v1/ask", json={"question": QUESTION}, headers=headers)
+        assert response.status_code == 200, response.text
+        answer = response.json()
+        assert answer["refused"] and answer["citations"] == [] and "geen goedgekeurde bronnen" in answer["answer"]
+        stream = client.post("/v1/ask/stream", json={"question": QUESTION}, headers=headers)
+        kinds = [kind for kind, _ in _sse_kinds(stream.text)]
+        assert kinds[0] == "citations" and kinds[-1] == "done" and "error" not in kinds
+        assert client.get("/v1/sources", headers=headers).json() == []
 
 
 def test_module_app_is_built_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
