@@ -448,7 +448,7 @@ def _index_is_empty(ctx: ApiContext) -> bool:
 
 async def _compute_answer(ctx: ApiContext, body: AskRequest, answer_id: str) -> Answer:
     assistant = ctx.require_assistant()
-    if False and _index_is_empty(ctx):  # nothing to search: an honest refusal, not a retrieval error
+    if _index_is_empty(ctx):  # nothing to search: an honest refusal, not a retrieval error
         return Answer(id=answer_id, question=body.question.strip(), answer=EMPTY_INDEX_ANSWER, refused=True,
                       timings_ms={"total": 0.0})
     if ctx.waiting >= ctx.settings.max_queued_answers:
