@@ -48,12 +48,12 @@ st.dataframe(
     [
         {
             "id": row["id"],
-            "titel": row["title"],
             "status": STATUS_LABELS.get(row.get("status", ""), row.get("status", "")),
-            "soort": row.get("type", ""),
             "pagina's": row.get("pages"),
             "passages": row.get("chunks", 0),
             "geïndexeerd": _date(row.get("indexed_at")),
+            "soort": row.get("type", ""),
+            "titel": row["title"],
         }
         for row in rows
     ],

@@ -1,0 +1,135 @@
+"""One real-browser smoke test: `marktwijzer ui` on a free port with a copy of the real index, Debian's
+headless chromium (installed by `make browser`, which `make test` runs) driven by Playwright.
+
+Asks a question on the chat page and checks the answer and a source title are on the page, then
+opens the Bronnen and Evaluaties pages (running the shipped dev set). Screenshots of the three pages
+are written to benchmarks/results/screenshots/{chat,sources,evaluations}.png (gitignored)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from ingest.models import IngestReport
+from ingest.settings import Settings
+
+from .test_ui_support import copy_built
+
+REPO = Path(__file__).resolve().parent.parent
+SHOTS = REPO / "benchmarks" / "results" / "screenshots"
+CHROMIUM = os.environ.get("MARKTWIJZER_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [  # as root, offline: no sandbox, no background connections to Google
+    "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+QUESTION = "Hoeveel vacatures stonden er open in regio Amersfoort?"
+TITLE = "Regio in Beeld 2025-2026 Amersfoort"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def ui_server(built_index: tuple[Settings, IngestReport], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    root = tmp_path_factory.mktemp("browser")
+    settings = copy_built(built_index[0], root)
+    port = _free_port()
+    cli = Path(sys.executable).parent / "marktwijzer"
+    command = [str(cli)] if cli.exists() else [sys.executable, "-m", "assistant.cli"]
+    env = {**os.environ, "MARKTWIJZER_DATA_DIR": str(settings.data_dir), "MARKTWIJZER_CORPUS_DIR": str(settings.corpus_dir)}
+    env.pop("MARKTWIJZER_API_URL", None)
+    log_path = root / "ui.log"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen([*command, "ui", "--port", str(port)], env=env, cwd=root, stdout=log,
+                                   stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"marktwijzer ui exited with {process.returncode}:\n{log_path.read_text(errors='replace')[-3000:]}")
+            try:
+                if httpx.get(f"{url}/_stcore/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail("marktwijzer ui did not start within 120 s")
+            time.sleep(0.3)
+        yield url
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)  # the UI server we started, nothing else
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=10)
+
+
+def test_browser_chat_sources_and_evaluations(ui_server: str) -> None:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} not found: `make browser` installs Debian's chromium (make test does it)")
+    from playwright.sync_api import expect, sync_playwright
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    expect.set_options(timeout=120_000)  # the first page load also loads the index and the model
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1800})
+            page.set_default_timeout(120_000)
+            page.goto(ui_server)
+
+            # Chat: first visit, AI notice, a question, the answer with its sources.
+            expect(page.get_by_text("Voorbeeldvragen")).to_be_visible()
+            expect(page.get_by_text("Je praat met een AI-assistent").first).to_be_visible()
+            box = page.locator('textarea[data-testid="stChatInputTextArea"]')
+            box.fill(QUESTION)
+            box.press("Enter")
+            answer = page.locator(".mw-answer").first
+            expect(answer).to_be_visible()
+            expect(answer).to_contain_text("9.500")
+            expect(answer).to_contain_text("[1]")
+            expect(page.get_by_text(f"[1] {TITLE}", exact=False).first).to_be_visible()
+            expect(page.locator("mark.mw-cited").first).to_be_visible()
+            page.wait_for_timeout(500)
+            page.screenshot(path=str(SHOTS / "chat.png"))
+            body = page.locator("body").inner_text()
+            assert QUESTION in body and "9.500" in body and TITLE in body
+
+            # Sources page.
+            page.get_by_role("link", name="Bronnen").click()
+            expect(page.get_by_role("heading", name="Register")).to_be_visible()
+            expect(page.get_by_text("Bron toevoegen").first).to_be_visible()
+            expect(page.get_by_role("button", name="Opnieuw indexeren")).to_be_visible()
+            expect(page.get_by_label("Titel")).to_be_visible()  # widgets load their code lazily
+            expect(page.locator('[data-testid="stDataFrame"] canvas').first).to_be_visible()
+            expect(page.get_by_text("157 passages")).to_be_visible()
+            page.wait_for_timeout(1500)  # the table is drawn on a canvas
+            page.screenshot(path=str(SHOTS / "sources.png"))
+
+            # Evaluations page: run the shipped dev set once.
+            page.get_by_role("link", name="Evaluaties").click()
+            expect(page.get_by_role("heading", name="Evaluaties")).to_be_visible()
+            page.get_by_role("button", name="Evaluatie starten").click()
+            expect(page.get_by_role("heading", name="Resultaat")).to_be_visible(timeout=300_000)
+            expect(page.get_by_text("Mislukte vragen", exact=False).first).to_be_visible()
+            page.wait_for_timeout(1000)
+            page.screenshot(path=str(SHOTS / "evaluations.png"))
+        finally:
+            browser.close()
+    for name in ("chat", "sources", "evaluations"):
+        assert (SHOTS / f"{name}.png").stat().st_size > 10_000
