@@ -16,7 +16,7 @@ export ANONYMIZED_TELEMETRY=False
 export TOKENIZERS_PARALLELISM=false
 export OMP_WAIT_POLICY=PASSIVE
 
-.PHONY: setup ingest run serve ui test bench eval clean
+.PHONY: setup browser ingest run serve ui test bench bench-ui eval clean
 
 setup: $(VENV)/.installed
 
@@ -43,11 +43,22 @@ serve: setup
 ui: setup
 	$(BIN)/marktwijzer ui --port $(UI_PORT)
 
-test: setup
+# Debian's chromium + chromedriver for the browser smoke test (tests/test_browser_smoke.py), driven
+# by Playwright through executable_path: no browser download. Installed only when missing.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q chromium chromium-driver; }
+
+test: setup browser
 	$(BIN)/python -m pytest -q
 
 bench: setup
 	$(BIN)/python -m benchmarks.run
+
+# UI time to first visible text after the model is loaded (backend + real browser); needs ./data.
+bench-ui: ingest browser
+	$(BIN)/python -m benchmarks.ui_ttft
 
 eval: ingest
 	$(BIN)/marktwijzer eval evals/dev.jsonl --report benchmarks/results/eval-dev
