@@ -5,8 +5,9 @@
   different machines. The key from `MARKTWIJZER_API_KEY` goes in `Authorization: Bearer <key>`.
 
 Both speak the Answer contract (`assistant.types`). `stream` yields `(kind, data)` events in the
-order of the API's server-sent events: ("citations", list[Citation]), ("delta", str) ...,
-("figures", list[Figure]), ("done", Answer), or ("error", Dutch message).
+kinds of the API's server-sent events: ("delta", str) ..., ("citations", list[Citation]),
+("figures", list[Figure]) and ("done", Answer), or ("error", Dutch message). The page shows the deltas as
+they come and then the final Answer (which replaces the streamed text) with its sources.
 """
 
 from __future__ import annotations
@@ -134,17 +135,29 @@ class InProcessBackend(Backend):
 
     def stream(self, question: str, history: list[HistoryTurn] | None = None,
                filters: dict[str, Any] | None = None) -> Iterator[Event]:
+        """Deltas as the answer is written: with a language model (MARKTWIJZER_LLM) sentence by verified
+        sentence (assistant.llm.stream_ask), without one the extractive answer in pieces of a few words."""
+        from assistant.llm import stream_ask
+        from assistant.retrieve import Filters
+
+        flt = _filters_dict(filters)
+        answer: Answer | None = None
         try:
-            answer = self.ask(question, history, filters)
-        except ValueError as exc:  # the assistant's Dutch message for a bad question
+            assistant = self.assistant()
+            for event in stream_ask(assistant, question, history or None, Filters(**flt) if flt else None):
+                if event.kind == "delta":
+                    for piece in split_deltas(event.text):
+                        yield ("delta", piece)
+                elif event.kind == "done":
+                    answer = event.answer
+        except (ValueError, BackendError) as exc:  # ValueError: the assistant's Dutch message for a bad question
             yield ("error", str(exc))
             return
-        except BackendError as exc:
-            yield ("error", str(exc))
+        if answer is None:
+            yield ("error", "Er kwam geen antwoord; probeer het opnieuw.")
             return
+        self._record_answer(answer, "ui")
         yield ("citations", answer.citations)
-        for piece in split_deltas(answer.answer):
-            yield ("delta", piece)
         yield ("figures", answer.figures)
         yield ("done", answer)
 

@@ -168,6 +168,10 @@ def render_answer(answer: Answer, key: str, expanded: bool) -> None:
         render_refusal(answer)
     else:
         st.markdown(R.answer_html(answer), unsafe_allow_html=True)
+        if answer.generator != "extractive":
+            st.caption(":material/edit_note: Geformuleerd door een taalmodel en per zin gecontroleerd tegen de "
+                       "passages hieronder." if answer.verified else
+                       ":material/warning: Niet volledig gecontroleerd: lees de passages na.")
         if answer.figures:
             render_figures(answer)
         if answer.citations:
