@@ -419,12 +419,13 @@ def _from_to(analysis: QuestionAnalysis, ranked: list[Unit], operations: list[Op
             figures = []
             unit_label = new.unit
             scale = f" {scale_word}" if scale_word else ""
-            factor = next((s for s, w in SCALE_WORDS.items() if w == scale_word), 1.0)
+            # Money keeps the scale the source writes it in (value 16,1 with unit "€ miljoen"), as
+            # advisers and the sources read it; counts are in plain units.
             if Operation.difference in operations or Operation.percent_change in operations:
                 value = new_value - old_value
                 figures.append(Figure(
-                    label="verandering", value=round(value * factor, 6),
-                    display=_display(value, new) + scale, unit=_difference_unit(unit_label),
+                    label="verandering", value=round(value, 6),
+                    display=_display(value, new) + scale, unit=f"{_difference_unit(unit_label)}{scale}",
                     expression=f"{new_text} − {old_text}",
                 ))
             if Operation.percent_change in operations and old_value:
@@ -543,12 +544,24 @@ def _per_year(analysis: QuestionAnalysis, ranked: list[Unit]) -> Result:
         amount = max(amounts, key=lambda q: q.value)
         value = amount.value / years
         display = format_quantity_like(value, amount)
+        scale, word = _written_scale(amount)
         figure = Figure(
-            label="gemiddeld per jaar", value=round(value, 4), display=display, unit=amount.unit,
+            label="gemiddeld per jaar", value=round(value / scale, 4), display=display,
+            unit=f"{amount.unit} {word}".strip(),
             expression=f"{_fmt(amount)} / {years} jaar",
         )
         return [figure], [unit], ""
     return [], [], "Ik heb geen bedrag over een reeks jaren gevonden, dus ik reken geen gemiddelde per jaar uit."
+
+
+def _written_scale(quantity: Quantity) -> tuple[float, str]:
+    """Money written with 'miljoen'/'mln'/'miljard' is computed in that scale (as the source writes it)."""
+    text = quantity.text.lower()
+    if quantity.unit == "€":
+        for word, scale in (("miljard", 1e9), ("miljoen", 1e6), ("mln", 1e6)):
+            if word in text:
+                return scale, "miljoen" if word == "mln" else word
+    return 1.0, ""
 
 
 def format_quantity_like(value: float, like: Quantity) -> str:
