@@ -8,6 +8,7 @@ import html
 import re
 from collections.abc import Iterable, Mapping
 from difflib import SequenceMatcher
+from functools import lru_cache
 from typing import Any
 
 from assistant.types import Answer, Citation, Figure
@@ -68,7 +69,13 @@ def _best_span(passage_l: str, claim_l: str) -> tuple[int, int] | None:
 
 
 def highlight_spans(passage: str, claims: Iterable[str]) -> list[tuple[int, int]]:
-    """Merged character ranges of `passage` that hold the cited claims."""
+    """Merged character ranges of `passage` that hold the cited claims (memoised: every rerun of the
+    page draws the whole conversation again)."""
+    return list(_highlight_spans(passage, tuple(claims)))
+
+
+@lru_cache(maxsize=1024)
+def _highlight_spans(passage: str, claims: tuple[str, ...]) -> tuple[tuple[int, int], ...]:
     lowered = passage.lower()
     if len(lowered) != len(passage):
         lowered = passage
@@ -84,7 +91,7 @@ def highlight_spans(passage: str, claims: Iterable[str]) -> list[tuple[int, int]
             merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
         else:
             merged.append((begin, end))
-    return merged
+    return tuple(merged)
 
 
 def _text_html(text: str) -> str:
