@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+from functools import lru_cache
 from collections import Counter
 from dataclasses import dataclass
 
@@ -50,11 +51,20 @@ class Unit:
 def split_units(passage: Passage, rank: int, vectors: dict[int, np.ndarray] | None = None) -> list[Unit]:
     """The passage's units (same split as at ingest, so the stored sentence vectors line up)."""
     vectors = vectors or {}
-    units = []
-    for span in split_passage(passage.text, passage.section):
-        text = readable(span.text)
-        units.append(Unit(passage, rank, span.order, text, span.kind, frozenset(tokenize(text)), vectors.get(span.order)))
-    return units
+    return [
+        Unit(passage, rank, order, text, kind, terms, vectors.get(order))
+        for order, text, kind, terms in _spans(passage.text, passage.section)
+    ]
+
+
+@lru_cache(maxsize=8192)
+def _spans(text: str, section: str) -> tuple[tuple[int, str, str, frozenset[str]], ...]:
+    """The split of one passage, computed once per process (passages recur across questions)."""
+    spans = []
+    for span in split_passage(text, section):
+        clean = readable(span.text)
+        spans.append((span.order, clean, span.kind, frozenset(tokenize(clean))))
+    return tuple(spans)
 
 
 FOOTNOTE_MARK = re.compile(r"(?<=[^\W\d_]{2})([.!?])\d{1,3}(?=\s+[A-Z]|\s*$)")
@@ -84,18 +94,22 @@ class SentenceQuality:
         self.vocabulary = vocabulary
 
     def usable(self, unit: Unit) -> bool:
-        text = unit.text.strip()
+        return self._usable(unit.text, unit.kind)
+
+    @lru_cache(maxsize=32768)  # noqa: B019  (one SentenceQuality per loaded index; bounded)
+    def _usable(self, text: str, kind: str) -> bool:
+        text = text.strip()
         if POINTER.match(text.lstrip("•").strip()):
             return False  # link lines ("Lees hier meer ...") say nothing themselves
-        words_needed, chars_needed = (2, 8) if unit.kind == "bullet" else (4, 20)
-        if unit.kind == "heading" or len(text) < chars_needed or len(re.findall(r"[^\W\d_]{2,}", text)) < words_needed:
+        words_needed, chars_needed = (2, 8) if kind == "bullet" else (4, 20)
+        if kind == "heading" or len(text) < chars_needed or len(re.findall(r"[^\W\d_]{2,}", text)) < words_needed:
             return False
         if re.search(r"[^\W\d_]{4,}\.\s+[a-z]", text) or re.match(r"^[A-Z]{3,}\s", text):
             return False  # a lost sentence start glued on, or a display heading run into the text
         body = text.lstrip("•").strip()
-        if body[:1].islower() and unit.kind != "bullet":
+        if body[:1].islower() and kind != "bullet":
             return False  # starts mid-sentence
-        if unit.kind == "sentence" and not body.endswith(TERMINAL):
+        if kind == "sentence" and not body.endswith(TERMINAL):
             return False  # cut off at the end of a chunk or by a figure
         if re.search(r"\s[,.;:](?:\s|$)|\(\s*\)|\s-\s*$|^\W*-", body):
             return False  # "perifere regio ." / dangling dashes: words were lost
