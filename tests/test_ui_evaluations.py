@@ -111,3 +111,28 @@ def test_progress_callback_counts_every_item(ui: Settings) -> None:
     assert seen == [(1, 3), (2, 3), (3, 3)]
     assert evalruns.load_run(run).metrics["overall"]["n"] == 3
     assert evalruns.previous_run(ui.data_dir, "mini", run) is None
+
+
+def test_negative_feedback_becomes_an_evaluation_item(ui: Settings) -> None:
+    from assistant.audit import AuditStore
+    from assistant.types import Answer
+
+    store = AuditStore(ui)
+    answer = Answer(question="Hoeveel banen kwamen er bij in Amersfoort?", answer="Dat staat er niet in.", refused=True)
+    store.record_answer(answer, key_name="ui", channel="ui")
+    store.record_feedback(answer.id, "down", "onterecht_geweigerd", "staat op p. 6", "ui")
+
+    at = app("evaluations")
+    assert at.selectbox(key="fb_pick").options[0].startswith("Hoeveel banen kwamen er bij in Amersfoort?")
+    at.selectbox(key="fb_type").set_value("fact")
+    at.text_input(key="fb_expected").input("6.300; 3,5%")
+    at.selectbox(key="fb_doc").set_value("uwv-regio-in-beeld-2025-2026-amersfoort")
+    button(at, "Toevoegen aan set 'feedback'").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("toegevoegd aan de set 'feedback'" in s.value for s in at.success)
+    items = [json.loads(line) for line in (ui.data_dir / "evals" / "sets" / "feedback.jsonl").read_text().splitlines()]
+    assert len(items) == 1 and items[0]["expected"] == ["6.300", "3,5%"] and items[0]["type"] == "fact"
+    assert items[0]["doc"] == "uwv-regio-in-beeld-2025-2026-amersfoort" and items[0]["feedback"]["reason"] == "onterecht_geweigerd"
+    assert "feedback" in at.selectbox(key="eval_set").options
+    button(at, "Toevoegen aan set 'feedback'").click().run()  # the same feedback only once
+    assert any("staat al in de set" in e.value for e in at.error)

@@ -91,6 +91,10 @@ class Backend:
     def chunks(self, source_id: str) -> list[dict[str, Any]]:
         raise NotSupported("Passages bekijken kan alleen op de server (in-process modus).")
 
+    def feedback_list(self, rating: str | None = "down", limit: int = 200) -> list[dict[str, Any]]:
+        """Stored feedback, newest first: id, answer_id, rating, reason, comment, question, created_at."""
+        raise NotSupported("Feedback lezen is niet beschikbaar.")
+
 
 # ---------------------------------------------------------------------------------------------
 # In-process
@@ -262,6 +266,9 @@ class InProcessBackend(Backend):
             self._store().record_answer(answer, key_name=FEEDBACK_KEY_NAME, channel=channel)
         except Exception:  # noqa: BLE001  (an audit outage must not stop answering)
             log.exception("could not record answer %s in the audit store", answer.id)
+
+    def feedback_list(self, rating: str | None = "down", limit: int = 200) -> list[dict[str, Any]]:
+        return [r.model_dump(mode="json") for r in self._store().list_feedback(limit=limit, rating=rating)]
 
     def feedback(self, answer: Answer, rating: str, reason: str, comment: str) -> None:
         from assistant.audit import UnknownAnswer
@@ -463,6 +470,10 @@ class HttpBackend(Backend):
         report = job.get("report") or {}
         return {"added": 0, "updated": 0, "unchanged": 0, "removed": 0, "chunks": 0, "seconds": 0.0, "failed": [],
                 **report}
+
+    def feedback_list(self, rating: str | None = "down", limit: int = 200) -> list[dict[str, Any]]:
+        rows = self._request("GET", "/v1/feedback") or []  # admin key
+        return [r for r in rows if rating is None or r.get("rating") == rating][:limit]
 
     def feedback(self, answer: Answer, rating: str, reason: str, comment: str) -> None:
         self._request("POST", "/v1/feedback", json={

@@ -7,6 +7,7 @@ Runs: `DATA_DIR/evals/runs/<set>/<UTC timestamp>/` with metrics.json, report.md 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -94,3 +95,25 @@ def run_set(
     folder = runs_dir(data_dir, name) / stamp
     evaluate.write_report(result, folder, previous=earlier, title=f"Marktwijzer · {name}")
     return folder
+
+
+FEEDBACK_SET = "feedback"
+
+
+def add_feedback_item(data_dir: Path, feedback: dict[str, Any], item_type: str, expected: list[str],
+                      doc: str | None, answer: str = "") -> str:
+    """Append an evaluation item made from a feedback record to the set 'feedback' (uploaded sets
+    folder); returns its id. The same feedback is added once."""
+    item_id = f"fb-{feedback['id']}"
+    path = sets_dir(data_dir) / f"{FEEDBACK_SET}.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    existing = evaluate.load_items(path) if path.exists() else []
+    if any(item["id"] == item_id for item in existing):
+        raise ValueError(f"feedback {feedback['id']} staat al in de set als {item_id}")
+    item = {"id": item_id, "question": feedback["question"], "type": item_type, "answer": answer,
+            "expected": expected, "doc": doc, "evidence": [],
+            "feedback": {"rating": feedback.get("rating"), "reason": feedback.get("reason"),
+                         "comment": feedback.get("comment"), "answer_id": feedback.get("answer_id")}}
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write(json.dumps(item, ensure_ascii=False) + "\n")
+    return item_id

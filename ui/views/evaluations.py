@@ -9,7 +9,7 @@ import datetime as dt
 import pandas as pd
 import streamlit as st
 
-from assistant.evaluate import LOWER_IS_BETTER, METRIC_NAMES
+from assistant.evaluate import LOWER_IS_BETTER, METRIC_NAMES, QUESTION_TYPES
 from ui import evalruns
 from ui.backend import BackendError
 from ui.common import backend, settings
@@ -48,6 +48,42 @@ with st.expander("Evaluatieset uploaden"):
             state["eval_set"] = name
             state["eval_flash"] = [f"Set '{name}' opgeslagen ({count} vragen)."]
             st.rerun()
+
+with st.expander("Feedback omzetten naar evaluatie-items"):
+    try:
+        negative = [f for f in be.feedback_list("down") if f.get("question")]
+    except BackendError as exc:
+        st.caption(str(exc))
+        negative = []
+    if not negative:
+        st.caption("Nog geen negatieve feedback.")
+    else:
+        by_id = {f["id"]: f for f in negative}
+        picked = st.selectbox(
+            "Feedback (duim omlaag)", list(by_id), key="fb_pick",
+            format_func=lambda i: f"{by_id[i]['question'][:90]} · {by_id[i].get('reason') or 'geen reden'}",
+        )
+        record = by_id[picked]
+        st.caption(f"Reden: {record.get('reason') or '-'} · toelichting: {record.get('comment') or '-'}")
+        try:
+            doc_options = [""] + [s["id"] for s in be.sources()]
+        except BackendError:
+            doc_options = [""]
+        with st.form("fb_item"):
+            item_type = st.selectbox("Type", list(QUESTION_TYPES), key="fb_type")
+            expected = st.text_input("Verwacht (gescheiden door ;, bijv. 9.500; 3,5%)", key="fb_expected")
+            reference = st.text_area("Referentieantwoord (optioneel)", key="fb_answer")
+            doc = st.selectbox("Bron", doc_options, key="fb_doc", format_func=lambda d: d or "(geen / onbeantwoordbaar)")
+            if st.form_submit_button("Toevoegen aan set 'feedback'"):
+                try:
+                    item_id = evalruns.add_feedback_item(
+                        data_dir, record, item_type, [e.strip() for e in expected.split(";") if e.strip()],
+                        doc or None, reference.strip())
+                except ValueError as exc:
+                    st.error(str(exc))
+                else:
+                    state["eval_flash"] = [f"{item_id} toegevoegd aan de set 'feedback'."]
+                    st.rerun()
 
 sets = evalruns.available_sets(data_dir)
 if not sets:
