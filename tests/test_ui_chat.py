@@ -189,3 +189,28 @@ def test_feedback_reason_codes_are_the_audit_stores() -> None:
             found[node.targets[0].id] = list(ast.literal_eval(node.value))
     assert found["REASONS_DOWN"] == list(FEEDBACK_REASONS_DOWN)
     assert found["REASONS_UP"] == list(FEEDBACK_REASONS_UP)
+
+
+def test_model_written_answer_streams_and_final_text_replaces_the_deltas(
+    ui: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a language model, assistant.llm.stream_ask yields verified sentences; when the final
+    answer differs (verification failed late), the page shows the final one."""
+    import assistant.llm as llm
+
+    def fake_stream_ask(assistant, question, history=None, filters=None, request_id=None):  # noqa: ANN001, ANN202
+        real = assistant.ask(question, history, filters, request_id)
+        yield llm.StreamEvent("delta", "Een eerste zin die later wordt vervangen [1]. ")
+        final = real.model_copy(update={"generator": "llm:test", "verified": True})
+        yield llm.StreamEvent("done", answer=final, replace=True)
+
+    monkeypatch.setattr(llm, "stream_ask", fake_stream_ask)
+    at = ask(app(), VACANCIES)
+    html = answer_html(at)
+    assert len(html) == 1 and "9.500" in html[0] and "later wordt vervangen" not in html[0]
+    assert "Geformuleerd door een taalmodel" in texts(at)
+
+
+def test_too_long_question_gets_the_assistants_dutch_message(ui: Settings) -> None:
+    at = ask(app(), "Hoeveel vacatures? " * 120)
+    assert any("te lang" in e.value for e in at.error) and not answer_html(at)
