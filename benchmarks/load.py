@@ -172,8 +172,8 @@ def _ingest_loop(base: str, source: str, shared: Shared, jobs: list[dict[str, An
             submitted = time.perf_counter()
             while True:
                 state = admin.get(f"/v1/jobs/{job['id']}").json()
-                if state["state"] not in ("queued", "running"):
-                    break
+                if state["state"] not in ("queued", "running") or shared.stop.is_set():
+                    break  # (a job still running at the end is reported as running)
                 time.sleep(0.25)
             jobs.append({
                 "action": action, "state": state["state"], "submitted": submitted,
@@ -210,6 +210,7 @@ def run(clients: int, duration: float, settings: Settings, source: str, workdir:
     shutil.copytree(settings.corpus_dir, work / "corpus")
     shutil.copytree(settings.data_dir, work / "data", ignore=shutil.ignore_patterns("ingest.lock", "*.db*"))
     copy = Settings(data_dir=work / "data", corpus_dir=work / "corpus", _env_file=None)
+    load_before = list(os.getloadavg())  # other work on the machine skews the numbers
     process, base, log_path = _start_server(copy, workdir, clients)
     questions = _questions()
     shared = Shared()
@@ -251,6 +252,7 @@ def run(clients: int, duration: float, settings: Settings, source: str, workdir:
             "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "cpus": os.cpu_count(),
             "python": platform.python_version(), "clients": clients, "duration_s": duration,
             "streamed_share": 0.25, "questions": len(questions), "ingest_source": source,
+            "load_average_before": load_before, "load_average_after": list(os.getloadavg()),
         },
         "requests": len(samples),
         "throughput_rps": round(len(samples) / (t1 - t0), 2),
@@ -280,7 +282,8 @@ def markdown(result: dict[str, Any]) -> str:
         (f"{meta['clients']} clients × {meta['duration_s']:g} s on {meta['cpus']} CPUs, "
         f"{int(meta['streamed_share'] * 100)}% streamed; ingest jobs (withdraw/approve "
         f"`{meta['ingest_source']}`) running {int(ing['busy_share'] * 100)}% of the time, "
-        f"{ing['jobs_finished']} finished."),
+        f"{ing['jobs_finished']} finished; machine load average before/after "
+        f"{meta['load_average_before'][0]:.1f}/{meta['load_average_after'][0]:.1f}."),
         "",
         (f"- requests: {result['requests']}, throughput **{result['throughput_rps']} req/s**, "
         f"errors **{result['errors']}** {result['error_kinds'] or ''}"),
