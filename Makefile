@@ -16,7 +16,7 @@ export ANONYMIZED_TELEMETRY=False
 export TOKENIZERS_PARALLELISM=false
 export OMP_WAIT_POLICY=PASSIVE
 
-.PHONY: setup browser ingest run serve ui test bench bench-ui eval clean
+.PHONY: setup browser ingest run serve ui test bench bench-ui bench-api eval clean
 
 setup: $(VENV)/.installed
 
@@ -55,6 +55,10 @@ test: setup browser
 
 bench: setup
 	$(BIN)/python -m benchmarks.run
+
+# HTTP API under load (20 clients, 60 s) while ingest jobs run, on a copy of ./data.
+bench-api: ingest
+	$(BIN)/python -m benchmarks.load --clients 20 --duration 60
 
 # UI time to first visible text after the model is loaded (backend + real browser); needs ./data.
 bench-ui: ingest browser
