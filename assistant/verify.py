@@ -27,11 +27,14 @@ computed figure. This module is shared by the extractive path and the language-m
 from __future__ import annotations
 
 import logging
+import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from functools import lru_cache
 
+from assistant import evaluate as _evaluate
 from assistant.evaluate import untraceable_numbers
 from assistant.types import Answer, Citation, Figure
 from ingest.numbers import Quantity, find_quantities, same_value
@@ -341,10 +344,44 @@ def _untraceable(
     ]
     # Second opinion: the evaluation's scanner, against this sentence's own citations (and, for the
     # years it cannot tell apart, those of the same source elsewhere in the answer).
-    for surface in untraceable_numbers(_mini_answer(sentence.text, context, figures), include_metadata=metadata):
+    for surface in _evaluation_untraceable(sentence.text, context, figures, metadata):
         if surface not in missing:
             missing.append(surface)
     return list(dict.fromkeys(missing))
+
+
+@lru_cache(maxsize=8192)
+def _evaluation_keys(text: str, expression: bool = False) -> frozenset[str]:
+    return frozenset(_evaluate._number_keys(text, expression=expression))
+
+
+def _evaluation_untraceable(text: str, citations: Sequence[Citation], figures: Sequence[Figure],
+                            metadata: bool) -> list[str]:
+    """`untraceable_numbers` of an answer made of `text` with these citations and figures, with the
+    number keys of each passage computed once (this runs for every sentence). The same rules as
+    the evaluation's; the whole kept text still goes through `untraceable_numbers` itself."""
+    pool: set[str] = set()
+    for c in citations:
+        pool |= _evaluation_keys(c.text)
+        if metadata:
+            pool |= _evaluation_keys(f"{c.title} ; {c.edition} ; {c.section}")
+            pool |= {str(p) for p in (c.page, c.page_end) if p is not None}
+    for f in figures:
+        pool |= _evaluation_keys(f.display)
+        pool |= _evaluation_keys(f.expression, True)
+        if math.isfinite(f.value):
+            pool.add(_evaluate._key(Decimal(repr(f.value))))
+        if metadata:
+            pool |= _evaluation_keys(f.label)
+    missing: list[str] = []
+    for number in _evaluate._scan(_evaluate.strip_markers(text), normalised=True):
+        if number.glued or number.trivial or number.reference or number.keys() & pool:
+            continue
+        if number.parts and all(_evaluate._key(p) in pool or p < 10 for p in number.parts):
+            continue
+        if number.surface not in missing:
+            missing.append(number.surface)
+    return missing
 
 
 def _mini_answer(text: str, citations: Iterable[Citation], figures: Sequence[Figure]) -> Answer:
