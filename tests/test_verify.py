@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from assistant.evaluate import untraceable_numbers
 from assistant.types import Answer, Citation, Figure
@@ -218,3 +220,21 @@ def test_check_citations_accepts_lead_ins_and_runs_of_sentences() -> None:
     text = "Volgens de bronnen:\n• Er zijn 9.500 vacatures. Dat is veel [2]\n• De werkloosheid is 3,5% [1]"
     check = check_citations(text, CITATIONS)
     assert check.ok and check.used == [2, 1]
+
+
+PIECES = ["Er zijn", "9.500", "9500", "9 500", "3,5%", "3,5 procent", "1,2 mln", "1,2 miljoen", "€ 35,9 miljoen",
+          "in 2024", "2024-2027", "182.900", "6.300", "189.200", "4x", "12.400", "afbeelding 3.2", "[1]", "[2]",
+          "banen.", "tweede kwartaal", "2e", "7", "0,54", "25- tot 45-jarigen", "130 duizend", "\n"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(PIECES), min_size=1, max_size=12), st.booleans(),
+       st.lists(st.sampled_from([1, 2, 3]), max_size=3, unique=True))
+def test_cached_second_opinion_equals_the_evaluations_audit(pieces: list[str], metadata: bool, cited: list[int]) -> None:
+    from assistant.verify import _evaluation_untraceable
+
+    text = " ".join(pieces)
+    citations = [c for c in CITATIONS if c.n in cited]
+    answer = Answer(question="q", answer=text, citations=citations, figures=[VERSCHIL])
+    assert _evaluation_untraceable(text, citations, [VERSCHIL], metadata) == untraceable_numbers(
+        answer, include_metadata=metadata)
