@@ -2,7 +2,8 @@
 `python llm_server.py PORT SCRIPT LOG`.
 
 SCRIPT is a JSON list of replies, used in order (the last one repeats): {"content": "...",
-"stream": bool (answer as server-sent events when the request asks for streaming), "sleep": seconds}.
+"stream": bool (answer as server-sent events when the request asks for streaming), "sleep": seconds,
+"status": an HTTP error status to answer with instead}.
 Every request (headers and JSON body) is appended to LOG as one JSON line.
 """
 
@@ -45,6 +46,14 @@ class Handler(BaseHTTPRequestHandler):
             return
         reply = _next_reply()
         time.sleep(float(reply.get("sleep", 0)))
+        if reply.get("status", 200) != 200:  # e.g. a server without structured output
+            payload = json.dumps({"error": {"message": reply.get("content", "bad request"), "type": "invalid_request_error"}}).encode()
+            self.send_response(int(reply["status"]))
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+            return
         content = reply.get("content", "")
         base = {"id": "chatcmpl-test", "created": int(time.time()), "model": body.get("model", "test")}
         if body.get("stream"):

@@ -671,3 +671,19 @@ def test_real_ollama_client_against_a_loopback_server(llm_server: tuple[str, Pat
     assert request["body"]["format"]["properties"]["sentences"]  # structured output as a JSON schema
     slow = w.rewrite(QUESTION, [], extractive(), CANDIDATES, [])
     assert slow.generator == "extractive"
+
+
+def test_server_without_structured_output_gets_plain_text(llm_server: tuple[str, Path, Path]) -> None:
+    base_url, script, log_file = llm_server
+    script.write_text(json.dumps([
+        {"status": 400, "content": "response_format json_schema is not supported"},
+        {"content": GOOD + " De werkloosheid zal in 2026 dalen [3]."},
+    ]))
+    settings = Settings(_env_file=None, llm="openai", llm_model="oud-model", llm_base_url=base_url, llm_timeout=5)
+    w = LLMWriter.from_settings(settings)
+    assert w is not None
+    answer = w.rewrite(QUESTION, [], extractive(), CANDIDATES, [])
+    assert answer.generator == "oud-model" and "2026" not in answer.answer and "9.500" in answer.answer
+    assert_safe(answer)
+    first, second = _requests(log_file)[:2]
+    assert "response_format" in first["body"] and "response_format" not in second["body"]
