@@ -10,6 +10,7 @@ import uuid
 from dataclasses import dataclass
 
 from assistant import llm, prompts
+from assistant.conflicts import find_conflict
 from assistant.verify import audit_numbers
 from assistant.compose import (
     SentenceQuality,
@@ -79,6 +80,7 @@ class Assistant:
         self.corpus_years = {int(y) for text in texts for y in re.findall(r"\b(19[5-9]\d|20\d\d)\b", text)}
         # The registry's reference period is shown with the source name ("cijfers tot en met het
         # tweede kwartaal (juni) van 2025"): approved metadata the audit may trace numbers to.
+        self.areas = {e.id: frozenset([*e.regions, *e.provinces]) for e in self.entries.values()}
         self.source_meta = {e.id: f"{e.title} {e.edition} {e.period}" for e in self.entries.values()}
         self._generation = handle.generation.name
         log.info("assistant ready on generation %s (%d passages)", self._generation, len(texts))
@@ -133,9 +135,14 @@ class Assistant:
         figures, operands, note = compute(analysis, candidates)
         if figures:
             chosen = [*operands, *(u for u in chosen if u not in operands)]
+        conflict = find_conflict(chosen, candidates, analysis, self.areas)
+        if conflict is not None and not any(conflict.second is u for u in chosen):
+            chosen.append(conflict.second)
         answer = self._compose(question, chosen, request_id, figures, operands)
         if note:
             answer.answer += f" {note}"
+        if conflict is not None:
+            answer.answer += f"\n{prompts.CONFLICT_NOTE}"
         answer = self._audited(answer)
         timings["compose"] = (time.perf_counter() - t1) * 1000
         timings["total"] = (time.perf_counter() - started) * 1000

@@ -25,6 +25,7 @@ REFUSE_YEAR = "De goedgekeurde bronnen bevatten geen cijfers of informatie over 
 REFUSE_PLACE = "De goedgekeurde bronnen gaan niet over de regio of gemeente waar je naar vraagt."
 REFUSE_NOT_FOUND = "Ik heb het antwoord op deze vraag niet gevonden in de goedgekeurde bronnen."
 REFUSE_NO_FIGURE = "De goedgekeurde bronnen noemen het cijfer waar je naar vraagt niet."
+CONFLICT_NOTE = "Let op: de bronnen geven hier verschillende cijfers; beide staan hierboven met hun eigen bron."
 REFUSE_NO_TOPIC = "Ik begrijp de vraag niet goed genoeg om in de bronnen te zoeken. Kun je hem anders formuleren?"
 
 DIGITS = re.compile(r"\s*[^\s()]*\d[^\s()]*")

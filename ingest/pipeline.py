@@ -30,6 +30,7 @@ from ingest.lexical import LexicalIndex
 from ingest.loaders import LoadError, load_file
 from ingest.models import Chunk, IndexedSource, IngestReport, Manifest, SourceFailure
 from ingest import figures
+from ingest.infographic import pair_labels
 from ingest.registry import Registry, SourceEntry, duplicate_ids, load_registry
 from ingest.sentences import SentenceStore, embeddable, split_passage
 from ingest.settings import Settings
@@ -49,7 +50,7 @@ from ingest.structure import build_blocks
 log = logging.getLogger(__name__)
 
 # Bump when cleaning, structure or chunking changes what a source turns into: forces a re-parse.
-PIPELINE_VERSION = "2025.11.7"
+PIPELINE_VERSION = "2025.11.8"
 
 Progress = Callable[[str, int, int], None]  # (message, done, total)
 
@@ -92,7 +93,7 @@ def parse_source(entry: SourceEntry, settings: Settings, embedder_name: str) -> 
         raise LoadError(f"file not found: {entry.file} (in {settings.corpus_dir})")
     pages = load_file(path)
     sha256 = file_sha256(path.read_bytes())
-    blocks = build_blocks(clean_pages(pages))
+    blocks = build_blocks(pair_labels(clean_pages(pages)))
     chunks = build_chunks(entry.id, blocks, settings.max_chunk_chars, salt=metadata_salt(entry))
     if not chunks:
         raise LoadError("no text left after cleaning; nothing to index")
