@@ -44,6 +44,7 @@ def answer_html(at) -> list[str]:  # noqa: ANN001
 def test_first_visit_shows_ai_notice_examples_and_filters(ui: Settings) -> None:
     at = app()
     assert any("AI-assistent" in i.value and "controleer" in i.value for i in at.info)
+    assert any("Je praat met een AI-assistent" in c.value for c in at.sidebar.caption)  # also in the sidebar
     labels = [b.label for b in at.button]
     assert "Hoeveel vacatures stonden er open in regio Amersfoort?" in labels and len(labels) >= 5
     assert "Voorbeeldvragen" in texts(at)

@@ -27,7 +27,8 @@ page = st.navigation(pages)
 with st.sidebar:
     mode = backend()
     st.caption(
-        ":material/smart_toy: AI-assistent: antwoorden alleen uit goedgekeurde bronnen; controleer altijd de bron. "
+        ":material/smart_toy: Je praat met een AI-assistent. Antwoorden komen alleen uit goedgekeurde bronnen; "
+        "controleer altijd de bron. "
         + ("Verbonden met de API." if mode.remote else "")
     )
 ai_notice()
