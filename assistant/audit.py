@@ -243,6 +243,11 @@ def current_version(engine: Engine) -> int:
     return int(value or 0)
 
 
+def _storable(text: str) -> str:
+    """Text every database takes: PostgreSQL refuses NUL characters, lone surrogates fail to encode."""
+    return text.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
+
+
 def _aware(value: dt.datetime) -> dt.datetime:
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
@@ -281,7 +286,7 @@ class AuditStore:
                     created_at=dt.datetime.now(dt.UTC),
                     key_name=key_name[:100],
                     channel=channel[:20],
-                    question=scrub(answer.question)[:MAX_QUESTION_CHARS],
+                    question=_storable(scrub(answer.question))[:MAX_QUESTION_CHARS],
                     refused=answer.refused,
                     cited_source_ids=json.dumps(cited),
                     latency_ms=latency_ms,
@@ -330,7 +335,7 @@ class AuditStore:
         if reason is not None and reason not in FEEDBACK_REASONS:
             raise ValueError(f"unknown reason {reason!r}; expected one of {', '.join(FEEDBACK_REASONS)}")
         if comment is not None:
-            comment = scrub(comment.strip())[:MAX_COMMENT_CHARS] or None
+            comment = _storable(scrub(comment.strip()))[:MAX_COMMENT_CHARS] or None
         with self.engine.begin() as connection:
             known = connection.execute(select(answers.c.id).where(answers.c.id == answer_id)).first()
             if not known:

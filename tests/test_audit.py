@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -127,3 +128,84 @@ def test_duplicate_answer_id_is_refused(tmp_path: Path) -> None:
     with pytest.raises(Exception):  # noqa: B017  (an IntegrityError of the database driver)
         store.record_answer(_answer("Vraag twee", "same"), key_name="a")
     assert store.get_answer("same").question == "Vraag één"  # type: ignore[union-attr]
+
+
+# -- PostgreSQL (a real server on loopback, when the machine has one) -------------------------
+
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+def _pg_command(*args: str) -> list[str]:
+    """initdb/pg_ctl refuse to run as root: run them as the postgres user then."""
+    import os
+    import shutil
+
+    if os.geteuid() == 0:
+        runuser = shutil.which("runuser")
+        if runuser is None:
+            pytest.skip("running as root without runuser: cannot start PostgreSQL")
+        return [runuser, "-u", "postgres", "--", *args]
+    return list(args)
+
+
+@pytest.fixture(scope="module")
+def postgres_url() -> Iterator[str]:
+    import os
+    import shutil
+    import socket
+    import subprocess
+
+    initdb = PG_BIN / "initdb" if (PG_BIN / "initdb").exists() else shutil.which("initdb")
+    pg_ctl = PG_BIN / "pg_ctl" if (PG_BIN / "pg_ctl").exists() else shutil.which("pg_ctl")
+    if initdb is None or pg_ctl is None:
+        pytest.skip("no PostgreSQL server binaries on this machine")
+    pytest.importorskip("psycopg")
+    import tempfile
+
+    root = Path(tempfile.mkdtemp(prefix="mw-test-pg-"))  # not under pytest's root-only temp dir
+    if os.geteuid() == 0:
+        shutil.chown(root, user="postgres")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    data = root / "data"
+    subprocess.run(_pg_command(str(initdb), "-D", str(data), "-A", "trust", "-U", "mw"), check=True,
+                   capture_output=True)
+    subprocess.run(_pg_command(str(pg_ctl), "-D", str(data), "-l", str(root / "log"), "-w", "-o",
+                               f"-p {port} -k {root} -c listen_addresses=127.0.0.1", "start"),
+                   check=True, capture_output=True)
+    try:
+        yield f"postgresql://mw@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run(_pg_command(str(pg_ctl), "-D", str(data), "-m", "immediate", "stop"), check=False,
+                       capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_audit_store_on_postgresql(postgres_url: str) -> None:
+    errors: list[BaseException] = []
+
+    def start() -> None:
+        try:
+            migrate(make_engine(postgres_url))
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start) for _ in range(4)]  # replicas starting together
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    store = AuditStore(url=postgres_url)
+    assert store.engine.dialect.name == "postgresql" and store.version == SCHEMA_VERSION
+    question = "Klant met BSN 111222333 en mail j.jansen@example.nl vraagt\x00 naar vacatures"
+    answer_id = store.record_answer(_answer(question, "pg-1"), key_name="crm", latency_ms=7.0)
+    record = store.get_answer(answer_id)
+    assert record is not None and "111222333" not in record.question and "\x00" not in record.question
+    assert record.cited_source_ids == ["src-b", "src-a"] and record.created_at.tzinfo is not None
+    feedback_id = store.record_feedback("pg-1", "down", reason="onjuist", comment="bel 06-12345678", key_name="ui")
+    assert store.list_feedback()[0].id == feedback_id
+    assert "06-12345678" not in (store.list_feedback()[0].comment or "")
+    with pytest.raises(UnknownAnswer):
+        store.record_feedback("nope", "up")
