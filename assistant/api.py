@@ -446,6 +446,13 @@ def _index_is_empty(ctx: ApiContext) -> bool:
     return cached == 0
 
 
+def answer_timeout(settings: Settings) -> float:
+    """ANSWER_TIMEOUT_S, but never shorter than a language model may take before its own fallback."""
+    if settings.llm == "none":
+        return settings.answer_timeout_s
+    return max(settings.answer_timeout_s, getattr(settings, "llm_timeout", 30.0) * 2 + 15)
+
+
 async def _compute_answer(ctx: ApiContext, body: AskRequest, answer_id: str) -> Answer:
     assistant = ctx.require_assistant()
     if _index_is_empty(ctx):  # nothing to search: an honest refusal, not a retrieval error
@@ -459,10 +466,10 @@ async def _compute_answer(ctx: ApiContext, body: AskRequest, answer_id: str) -> 
     ctx.metrics.in_flight.inc()
     try:
         future = loop.run_in_executor(ctx.executor, job)
-        return await asyncio.wait_for(future, timeout=ctx.settings.answer_timeout_s)
+        return await asyncio.wait_for(future, timeout=answer_timeout(ctx.settings))
     except TimeoutError as exc:
         raise ApiError(
-            504, "timeout", f"Het antwoord duurde langer dan {ctx.settings.answer_timeout_s:g} s; probeer het opnieuw.",
+            504, "timeout", f"Het antwoord duurde langer dan {answer_timeout(ctx.settings):g} s; probeer het opnieuw.",
         ) from exc
     except ValueError as exc:
         raise ApiError(422, "invalid_question", str(exc)) from exc

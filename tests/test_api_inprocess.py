@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 import assistant.api as api_module
-from assistant.api import RateLimiter, _split_deltas, create_app
+from assistant.api import RateLimiter, _split_deltas, answer_timeout, create_app
 from assistant.auth import KeyRing, Role, presented_key
 from assistant.uploads import UploadRefused, safe_filename
 from ingest.models import IngestReport
@@ -241,3 +241,10 @@ def test_rate_limiter_refills(monkeypatch: pytest.MonkeyPatch) -> None:
     now[0] += 1.0
     assert limiter.take("k") == 0
     assert RateLimiter(per_minute=0, burst=1).take("k") == 0
+
+
+def test_answer_timeout_leaves_room_for_a_language_model() -> None:
+    assert answer_timeout(Settings(_env_file=None, answer_timeout_s=30)) == 30
+    with_model = Settings(_env_file=None, answer_timeout_s=30, llm="openai", llm_timeout=40)
+    assert answer_timeout(with_model) == 95  # a structured try and a plain-text retry, then the fallback
+    assert answer_timeout(Settings(_env_file=None, answer_timeout_s=300, llm="openai")) == 300
