@@ -68,6 +68,7 @@ def _spans(text: str, section: str) -> tuple[tuple[int, str, str, frozenset[str]
 
 
 FOOTNOTE_MARK = re.compile(r"(?<=[^\W\d_]{2})([.!?])\d{1,3}(?=\s+[A-Z]|\s*$)")
+KEY_FIGURE = re.compile(r"^[A-Z][^\W\d_]+(?: [^\W\d_]+){0,4}: [-+−]?(?:€ ?)?\d[\d.,]*%?\.$")
 POINTER = re.compile(r"^(?:Lees|Kijk|Bekijk|Zie|Meer informatie|Klik)\b", re.IGNORECASE)
 
 
@@ -101,6 +102,8 @@ class SentenceQuality:
         text = text.strip()
         if POINTER.match(text.lstrip("•").strip()):
             return False  # link lines ("Lees hier meer ...") say nothing themselves
+        if KEY_FIGURE.match(text):
+            return True  # "Werkloosheid: 3,4%." (an infographic's label and value, paired at ingest)
         words_needed, chars_needed = (2, 8) if kind == "bullet" else (4, 20)
         if kind == "heading" or len(text) < chars_needed or len(re.findall(r"[^\W\d_]{2,}", text)) < words_needed:
             return False
@@ -156,6 +159,15 @@ def _dense_similarity(units: list[Unit], query_vector: np.ndarray | None) -> lis
     present = [r for r in raw if r is not None]
     if not present:
         return [0.0] * len(units)
+    # Units too short to embed at ingest ("Werkloosheid: 3,4%.") take their passage's mean.
+    by_passage: dict[str, list[float]] = {}
+    for unit, value in zip(units, raw, strict=True):
+        if value is not None:
+            by_passage.setdefault(unit.passage.chunk_id, []).append(value)
+    raw = [
+        value if value is not None else (float(np.mean(by_passage[u.passage.chunk_id])) if u.passage.chunk_id in by_passage else None)
+        for u, value in zip(units, raw, strict=True)
+    ]
     low, high = min(present), max(present)
     spread = (high - low) or 1.0
     return [0.0 if r is None else (r - low) / spread for r in raw]
