@@ -303,7 +303,10 @@ def _cover_places(chosen: list[Unit], ranked: list[Unit], analysis: QuestionAnal
         sources = set(place.covered_by)
         if not sources or any(u.passage.source_id in sources for u in chosen):
             continue
-        best = next((u for u in ranked if u.passage.source_id in sources), None)
+        theirs = [u for u in ranked if u.passage.source_id in sources]
+        on_topic = [u for u in theirs if any(t in u.terms for t in analysis.terms if not t[0].isdigit())]
+        with_number = [u for u in on_topic if NUMBER.search(u.text)]
+        best = (with_number or on_topic or theirs or [None])[0]
         if best is not None:
             chosen.append(best)
     return chosen
