@@ -17,9 +17,8 @@ A failing sentence is dropped. When too little remains, or the model times out, 
 connection, or returns nothing usable, the extractive answer is shown (logged). The Answer says
 which: `generator` is the model name or "extractive", `verified` is True for everything shown.
 
-Passages go to the model as delimited data, never as instructions; sentences in a passage that
-give orders ("negeer alle eerdere instructies ...") are removed before the model sees the passage
-and do not count as support for a claim.
+Passages go to the model as delimited data, never as instructions; a passage that gives orders
+("negeer alle eerdere instructies ...") is withheld from the model as a whole and supports no claim.
 
 Integration: `get_writer(settings)` returns an `LLMWriter` or None, and
 `writer.rewrite(question, history, extractive, candidates(passages), figures)` returns the Answer.
@@ -48,9 +47,11 @@ from assistant import prompts
 from assistant.evaluate import untraceable_numbers
 from assistant.types import Answer, Citation, Figure, HistoryTurn
 from assistant.verify import (
+    INJECTION,
     MARKER_GROUP,
     audit_numbers,
     check_citations,
+    instruction_like,
     marker_numbers,
     split_sentences,
 )
@@ -215,14 +216,6 @@ def _from_text(text: str) -> list[Draft]:
 # --------------------------------------------------------------------------------------------
 # Checks on one sentence
 
-INJECTION = re.compile(
-    r"\b(?:negeer|vergeet|ignore|disregard|forget)\b[^.!?\n]{0,40}\b(?:instructie|instructies|opdracht|opdrachten|"
-    r"regels|instructions?|rules|prompt)\b"
-    r"|\bsysteem\s?prompt\b|\bsystem\s?prompt\b|\bje bent (?:nu|vanaf nu)\b|\byou are now\b"
-    r"|\bnieuwe (?:instructie|opdracht)\w*|\bnew instructions?\b|\bantwoord (?:vanaf nu|voortaan)\b"
-    r"|\bzeg (?:tegen )?de (?:gebruiker|adviseur)\b|\bals (?:een )?(?:ai|taalmodel)(?![\w-])",
-    re.IGNORECASE,
-)
 FORECAST = re.compile(
     r"\b(?:zal|zullen|zou|zouden)\b|\bnaar verwachting\b|\bverwacht\w*|\bprognose\w*|\bvoorspel\w*|\braming\w*"
     r"|\bvooruitzicht\w*|\bin de (?:nabije )?toekomst\b|\bde komende (?:jaren|maanden|periode|tijd)\b"
@@ -410,17 +403,15 @@ def _forecast_only_years(text: str) -> set[int]:
 
 
 def sanitize_passage(text: str) -> str:
-    """The passage without sentences that give orders to a model (prompt injection)."""
-    if not INJECTION.search(text):
+    """The passage, or a placeholder when it gives orders to a model (prompt injection).
+
+    A passage that tries to instruct the model is hostile as a whole: none of it goes to the model
+    and none of it supports a claim (its number in the prompt stays, so the numbering is stable).
+    """
+    if not instruction_like(text):
         return text
-    parts = re.split(r"(?<=[.!?])(\s+)|(\n)", text)
-    out = []
-    for part in parts:
-        if part is None:
-            continue
-        out.append(prompts.LLM_REMOVED if INJECTION.search(part) else part)
-    log.warning("removed an instruction from a passage before it went to the language model")
-    return "".join(out)
+    log.warning("a passage gives orders to the language model; it was withheld from the model")
+    return prompts.LLM_REMOVED
 
 
 def verify_drafts(drafts: Sequence[Draft], ctx: _Context, entailment: Entailment | None = None,

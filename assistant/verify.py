@@ -455,3 +455,25 @@ def check_citations(text: str, citations: Sequence[Citation]) -> CitationCheck:
     uncited = [s.text.strip() for s in split_sentences(text) if not s.markers and strip_markers(s.text).strip(" •-*")]
     used = [n for n in all_markers if n in known]
     return CitationCheck(unresolved, uncited, used)
+
+
+# --------------------------------------------------------------------------------------------
+# Instructions in passages (prompt injection)
+
+# A sentence that gives orders to a language model: "negeer alle eerdere instructies", "je bent nu ...".
+INJECTION = re.compile(
+    r"\b(?:negeer|vergeet|ignore|disregard|forget)\b[^.!?\n]{0,40}\b(?:instructie|instructies|opdracht|opdrachten|"
+    r"regels|instructions?|rules|prompt)\b"
+    r"|\bsysteem\s?prompt\b|\bsystem\s?prompt\b|\bje bent (?:nu|vanaf nu)\b|\byou are now\b"
+    r"|\bnieuwe (?:instructie|opdracht)\w*|\bnew instructions?\b|\bantwoord (?:vanaf nu|voortaan)\b"
+    r"|\bzeg (?:tegen )?de (?:gebruiker|adviseur)\b|\bals (?:een )?(?:ai|taalmodel)(?![\w-])",
+    re.IGNORECASE,
+)
+
+
+def instruction_like(text: str) -> bool:
+    """Whether `text` gives orders to a language model ("negeer alle eerdere instructies ...").
+
+    The language-model path withholds such passages from the model; an answer path may also skip
+    such sentences rather than quote them."""
+    return INJECTION.search(text or "") is not None
