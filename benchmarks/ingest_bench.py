@@ -50,7 +50,9 @@ def _quantiles(values: list[int]) -> dict[str, int]:
             "p90": pick(0.9), "max": ordered[-1], "mean": round(statistics.mean(ordered))}
 
 
-def run() -> dict:
+def run(keep_data: Path | None = None) -> dict:
+    """Ingest into a fresh temporary data directory; `keep_data`: copy the built data directory
+    there afterwards (the query, baseline and scaling benchmarks then use this fresh index)."""
     with tempfile.TemporaryDirectory(prefix="mw-bench-") as tmp:
         data, corpus = Path(tmp) / "data", Path(tmp) / "corpus"
         shutil.copytree(REPO / "corpus", corpus)
@@ -84,6 +86,9 @@ def run() -> dict:
             "chunk_tokens": _quantiles(out["chunk_tokens"]) if out["chunk_tokens"] else {},
             "chunks_over_512_tokens": sum(t > 512 for t in out["chunk_tokens"]),
         }
+        if keep_data is not None:
+            shutil.rmtree(keep_data, ignore_errors=True)
+            shutil.copytree(data, keep_data)
     return result
 
 
