@@ -35,7 +35,7 @@ class Operation(str, Enum):
 
 CHANGE_VERB = (
     r"(?:groei\w*|gegroeid|stijg\w*|steeg|gestegen|daal\w*|daalt|daalde|gedaald|krimp\w*|gekrompen|"
-    r"toegenomen|afgenomen|neemt (?:toe|af)|nam (?:toe|af)|loopt\b.*\bop|liep\b.*\bop|opgelopen|verander\w*)"
+    r"toegenomen|afgenomen|neemt\b.*\b(?:toe|af)\b|nam\b.*\b(?:toe|af)\b|loopt\b.*\bop|liep\b.*\bop|opgelopen|verander\w*)"
 )
 
 
@@ -630,6 +630,8 @@ def _list_total(analysis: QuestionAnalysis, ranked: list[Unit]) -> Result:
             continue
         if not re.search(r"\ben\b", gaps[-1]):
             continue
+        if len(counts) == 2 and not _same_noun(unit.text, counts):
+            continue  # "300 vacatures en 200 werkzoekenden" are two things, not parts of one total
         value = sum(q.value for q in counts)
         figure = Figure(
             label="totaal van de opsomming", value=value, display=format_number(value), unit="",
@@ -637,6 +639,17 @@ def _list_total(analysis: QuestionAnalysis, ranked: list[Unit]) -> Result:
         )
         return [figure], [unit], ""
     return [], [], ""
+
+
+def _same_noun(text: str, counts: list[Quantity]) -> bool:
+    """The words after two counts end alike ("mbo-instellingen en 11 hbo-instellingen")."""
+    nouns = []
+    for quantity in counts:
+        following = re.match(r"\s*([^\W\d_][\w-]*)", text[quantity.end :])
+        if following is None:
+            return False
+        nouns.append(following.group(1).lower())
+    return len(nouns[0]) >= 5 and len(nouns[1]) >= 5 and nouns[0][-5:] == nouns[1][-5:]
 
 
 def _share_across(analysis: QuestionAnalysis, ranked: list[Unit]) -> Result:

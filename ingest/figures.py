@@ -27,10 +27,13 @@ log = logging.getLogger(__name__)
 FIGURES_FILE = "figures.jsonl"
 MEASURE_WORDS = 4  # content words on each side of a number that say what it measures
 CLAUSE_BREAK = re.compile(r"[;:()]|,\s|\s[–-]\s|\b(?:en|of|maar|terwijl|waarvan|tegen)\b")
+CHANGE_WORD = (
+    r"(?:groei\w*|gegroeid|stijg\w*|steeg|gestegen|dal\w*|daal\w*|gedaald|krimp\w*|gekrompen|"
+    r"toename|toegenomen|afname|afgenomen|neemt|nam|verandering)"
+)
+# "groeit met", "nam in 2024 met", "een daling van", "gestegen van": a change; "met" alone is a preposition.
 CHANGE_BEFORE = re.compile(
-    r"(?:\bmet|\bgroei|\bstijging|\bdaling|\bafname|\btoename|\bgroeit|\bdaalt|\bstijgt|\bkrimpt|"
-    r"\bgestegen|\bgedaald|\bgegroeid|\btoegenomen|\bafgenomen|\bgekrompen)\s+(?:van\s+)?(?:ruim\s+|bijna\s+|circa\s+|ongeveer\s+)?$",
-    re.I,
+    r"\b" + CHANGE_WORD + r"\b(?:\s+[^\s.;]+){0,8}?\s+(?:met|van)\s+(?:ruim\s+|bijna\s+|circa\s+|ongeveer\s+)?$", re.I
 )
 
 
@@ -51,7 +54,7 @@ class FigureRecord(BaseModel):
 
 
 def figure_kind(quantity: Quantity, before: str) -> str:
-    if quantity.sign or CHANGE_BEFORE.search(before[-40:]):
+    if quantity.sign or CHANGE_BEFORE.search(before[-120:]):
         return "change"
     if quantity.unit in ("%", "procentpunt"):
         return "share"
