@@ -222,6 +222,8 @@ def run(clients: int, duration: float, settings: Settings, source: str, workdir:
         threads = [threading.Thread(target=_client, args=(i, base, questions, shared), daemon=True)
                    for i in range(clients)]
         feeder = threading.Thread(target=_ingest_loop, args=(base, source, shared, jobs, 3.0), daemon=True)
+        if not source:  # --no-ingest: the baseline without background ingests
+            feeder = threading.Thread(target=lambda: None, daemon=True)
         t0 = time.perf_counter()
         for thread in threads:
             thread.start()
@@ -310,6 +312,7 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path)
     parser.add_argument("--corpus-dir", type=Path)
     parser.add_argument("--source", default=DEFAULT_SOURCE, help="Source withdrawn and re-approved during the test.")
+    parser.add_argument("--no-ingest", action="store_true", help="Baseline: no ingest jobs during the test.")
     parser.add_argument("--json", type=Path, default=RESULTS / "load-latest.json")
     args = parser.parse_args()
     overrides = {k: v for k, v in {"data_dir": args.data_dir, "corpus_dir": args.corpus_dir}.items() if v}
@@ -317,7 +320,7 @@ def main() -> None:
     if not (settings.index_dir / "CURRENT").exists():
         sys.exit(f"no index in {settings.data_dir}: run `marktwijzer ingest` (or `make ingest`) first")
     with tempfile.TemporaryDirectory(prefix="mw-load-") as tmp:
-        result = run(args.clients, args.duration, settings, args.source, Path(tmp))
+        result = run(args.clients, args.duration, settings, "" if args.no_ingest else args.source, Path(tmp))
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=1), encoding="utf-8")
     text = markdown(result)
