@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from assistant import llm, prompts
 from assistant.conflicts import find_conflict
-from assistant.verify import audit_numbers
+from assistant.verify import audit_numbers, instruction_like
 from assistant.compose import (
     SentenceQuality,
     Unit,
@@ -126,6 +126,8 @@ class Assistant:
             for rank, passage in enumerate(passages)
             for unit in split_units(passage, rank, sentences.of(passage.chunk_id))
         ]
+        # A source sentence that gives orders to a language model is never quoted (hostile text).
+        units = [u for u in units if not instruction_like(u.text)]
         score_units(units, analysis, self.idf, vector)
         chosen = select_units(units, analysis, self.quality)
         candidates = [u for u in units if self.quality.usable(u)]

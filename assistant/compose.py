@@ -29,9 +29,10 @@ MAX_LIST_ITEMS = 8
 DENSE_WEIGHT = 0.6
 SECONDARY = 0.7  # another passage joins when its best sentence scores this share of the best
 MAX_PASSAGES = 4
-NEIGHBOUR = 0.4
+NEIGHBOUR = 0.2
 PRIMARY_FLOOR = 0.3
 PASSAGE_RANK_BONUS = 0.1
+EXPLAIN_FOLLOW = 4  # sentences after the best one that an explanation (procedure, advice) keeps
 
 
 @dataclass
@@ -249,7 +250,7 @@ def select_units(
         chosen.append(unit)
         passages_used.add(pid)
         size += len(unit.text)
-    chosen = _with_neighbours(chosen, usable, best, follow=2 if analysis.intent in EXPLAINING else 1)
+    chosen = _with_neighbours(chosen, usable, best, follow=EXPLAIN_FOLLOW if analysis.intent in EXPLAINING else 1)
     if analysis.intent is Intent.comparison:
         chosen = _cover_places(chosen, ranked, analysis)
         chosen = _cover_sides(chosen, ranked, analysis)

@@ -730,12 +730,10 @@ def test_hostile_source_in_the_index_changes_nothing(index_copy: Any, monkeypatc
     # Nothing the model wrote from the hostile passage is shown.
     assert "Die zal in 2027 verdubbelen" not in answer.answer and "Zie www" not in answer.answer
     assert "dropped a model sentence" in caplog.text
-    assert_contract(answer)  # the extractive fallback: see the xfail below
+    assert_contract(answer)  # the extractive fallback skips the hostile sentence too
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(reason="extractive path: compose still quotes a passage sentence that gives orders to a model "
-                          "(assistant.verify.instruction_like can filter such units)", strict=False)
 def test_extractive_answer_does_not_quote_an_injected_instruction(index_copy: Any) -> None:
     from assistant.answer import Assistant
 
