@@ -12,7 +12,7 @@ from ingest.models import IngestReport
 from ingest.settings import Settings
 from ui.backend import BackendError, HttpBackend
 
-from .apiserver import ADMIN_KEY, READER_KEY, ApiServer, start_server
+from .apiserver import ADMIN_KEY, READER_KEY, ApiServer, start_server, wait_job
 from .test_ui_support import app, button, copy_built, point_ui_at, texts
 
 VACANCIES = "Hoeveel vacatures stonden er open in regio Amersfoort?"
@@ -111,7 +111,9 @@ def test_sources_page_in_remote_mode_with_admin_key(remote_ui: ApiServer, monkey
     at.selectbox(key="manage_source").set_value("ser-ongekend-talent-2025").run()
     button(at, "Intrekken").click().run()
     assert not at.exception, [e.value for e in at.exception]
-    button(at, "Indexering op de server volgen").click().run()
+    with remote_ui.client(ADMIN_KEY) as admin:  # the server's ingest job (slow on a loaded machine)
+        wait_job(admin, admin.get("/v1/jobs").json()[0]["id"], timeout=900)
+    button(at, "Indexering op de server volgen").click().run(timeout=300)
     assert not at.exception, [e.value for e in at.exception]
     assert any("verwijderd 1" in s.value for s in at.success), texts(at)
     with remote_ui.client(ADMIN_KEY) as admin:

@@ -13,7 +13,7 @@ from ingest.settings import Settings
 
 REPO = Path(__file__).resolve().parent.parent
 APP = REPO / "ui" / "app.py"
-TIMEOUT = 120
+TIMEOUT = 600  # per script run; generous for a loaded 2-core CI machine (re-ingest, evaluation runs)
 
 
 def copy_built(settings: Settings, dest: Path) -> Settings:
