@@ -206,6 +206,8 @@ class Assistant:
     # -- refusing ------------------------------------------------------------------------------
 
     def _refuse_before_retrieval(self, analysis: QuestionAnalysis) -> Decision:
+        if not self.retriever.passages:
+            return Decision(True, prompts.REFUSE_NOT_FOUND)  # every source withdrawn: nothing to answer from
         if analysis.personal_data:
             return Decision(True, prompts.REFUSE_PERSONAL)
         if analysis.own_forecast:

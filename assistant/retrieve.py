@@ -105,6 +105,8 @@ class HybridRetriever:
         if allowed is not None and not allowed:
             return []
         count = min(n, len(self.passages))
+        if count == 0:
+            return []  # every source withdrawn: nothing to search (Chroma refuses n_results=0)
         result = self.handle.collection.query(query_embeddings=[vector.tolist()], n_results=count, where=where, include=[])
         return list(result["ids"][0])
 
