@@ -53,8 +53,9 @@ browser:
 test: setup browser
 	$(BIN)/python -m pytest -q
 
+# All sections (~15 min on 2 cores); e.g. make bench BENCH_ARGS="--only query,baseline" for a part.
 bench: setup
-	$(BIN)/python -m benchmarks.run
+	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
 
 # HTTP API under load (20 clients, 60 s) while ingest jobs run, on a copy of ./data.
 bench-api: ingest
