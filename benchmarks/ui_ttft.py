@@ -184,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_browser:
         result["browser"] = measure_browser(args.runs, args.screenshot)
     browser = result.get("browser", {})
-    worst = browser.get("max_s", result["backend"]["max_s"])
+    worst = max(browser.get("max_s", 0.0), browser.get("follow_up_s", 0.0), result["backend"]["max_s"])
     result["within_target"] = worst <= TARGET_S
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=1), encoding="utf-8")
