@@ -49,7 +49,9 @@ OPERATION_PATTERNS: list[tuple[Operation, re.Pattern[str]]] = [
     (Operation.total, re.compile(r"\bsamen\b|\bin totaal\b|\bopgeteld\b|\bbij elkaar\b", re.I)),
     (Operation.difference, re.compile(
         r"\bhoeveel (?:meer|minder)\b|\bverschil\b|\bhoeveel scheelt\b|\bmet hoeveel\b(?!\s*(?:%|procent)).*\b" + CHANGE_VERB
-        + r"|\bhoeveel zijn\b.*\bgestegen\b|\bhoeveel (?:\w+ )?(?:niet|níet)\b", re.I)),
+        + r"|\bhoeveel zijn\b.*\bgestegen\b|\bhoeveel (?:\w+ )?(?:niet|níet)\b"
+        + r"|\bhoeveel\b(?!\s*(?:%|procent))(?:.*\b(?:neemt|nam)\b.*\b(?:toe|af)\b|\s+(?:is|zijn|was|waren)\b.*\b(?:gestegen|gedaald|toegenomen|afgenomen|gegroeid|gekrompen)\b)",
+        re.I)),
 ]
 ALSO_PERCENT = re.compile(r"\b(?:en|in) (?:%|procent)|aantal en %|\(aantal en %\)|en in %", re.I)
 
@@ -204,7 +206,8 @@ def compute(analysis: QuestionAnalysis, units: list[Unit]) -> Result:
         return _ratio(analysis, ranked)
     if operations[0] is Operation.total:
         result = _total(analysis, ranked)
-        return result if result[0] else _first_found(result, _list_total(analysis, ranked))
+        result = result if result[0] else _first_found(result, _list_total(analysis, ranked))
+        return result if result[0] or result[2] else ([], [], TOTAL_MISSING)
     if operations[0] is Operation.share:
         result = _share(analysis, ranked)
         return result if result[0] else _first_found(result, _share_across(analysis, ranked))
@@ -295,12 +298,19 @@ def _total(analysis: QuestionAnalysis, ranked: list[Unit]) -> tuple[list[Figure]
     return [figure], [o.unit for o in operands], ""
 
 
+GENERIC_MEASURES = frozenset(tokenize(
+    "mensen personen aantal totaal ongeveer ruim bijna circa tussen jaar regio werken werkt wonen woont telt tellen zijn is"
+))
+
+
 def _same_measure(one: Operand, other: Operand) -> bool:
     """Operands from two sentences must measure the same thing (shared words next to the numbers)."""
     anchors = {one.anchor.lower(), other.anchor.lower(), *tokenize(one.anchor), *tokenize(other.anchor)}
     first = set(measure_terms(one.unit.text, one.quantity)) - anchors
     second = set(measure_terms(other.unit.text, other.quantity)) - anchors
-    return bool(first & second)
+    # A shared word that names a measure: "22.000 mensen in de zorg" and "15.000 mensen in de bouw"
+    # share only "mensen", which says nothing about what is counted.
+    return bool((first & second) - GENERIC_MEASURES)
 
 
 def _missing_note(anchor: str, consequence: str) -> str:
@@ -351,6 +361,7 @@ def _share(analysis: QuestionAnalysis, ranked: list[Unit]) -> tuple[list[Figure]
 
 # -- operations on patterns inside one sentence ----------------------------------------------------
 
+TOTAL_MISSING = "Ik heb de delen die opgeteld moeten worden niet met zekerheid gevonden, dus ik tel niets op."
 ESTIMATE = re.compile(r"^\s*hoeveel\b.*\b(?:ongeveer|naar schatting|bij benadering|zo'n)\b", re.I)
 QUALIFIER = r"(?:ongeveer |ruim |bijna |circa |zo'n |rond |de )?"
 FROM_TO_BETWEEN = re.compile(
@@ -605,7 +616,7 @@ def _part_of_base(analysis: QuestionAnalysis, ranked: list[Unit]) -> Result:
         rest_terms = set(tokenize(match.group("rest")))
         if not any(t in rest_terms for t in analysis.terms):
             continue  # the question is about the part the "waarvan" clause names
-        base, rate = before[-1], rates[0]
+        base, rate = max(before, key=lambda q: q.value), rates[0]  # "7.200 werknemers van 60 of ouder, waarvan"
         value = base.value * rate.value / 100
         rounded = float(round(value, -2 if value >= 1000 else -1))
         figure = Figure(

@@ -350,6 +350,28 @@ def test_the_place_names_themselves_do_not_make_two_numbers_the_same_measure() -
     ))
 
 
+def test_a_generic_shared_word_is_no_shared_measure() -> None:
+    # "mensen" says nothing about what is counted: care workers and building workers differ.
+    assert_refused(run(PLACE_QUESTION, "In Amersfoort werken 22.000 mensen in de zorg.",
+                       "In Groningen werken 15.000 mensen in de bouw."))
+
+
+def test_rate_times_base_takes_the_base_count_not_an_age() -> None:
+    figure, _ = one_figure(
+        "Hoeveel oudere werknemers in de zorg gaan ongeveer met pensioen?",
+        "Er werken 7.200 werknemers van 60 jaar of ouder, waarvan ruim de helft (54%) in de zorg.",
+    )
+    assert figure.value == 3900 and "7.200" in figure.expression
+
+
+@pytest.mark.parametrize("question", [
+    "Hoeveel neemt het aantal banen toe tussen 2025 en 2035?",
+    "Hoeveel is het aantal vacatures gestegen tussen 2019 en 2025?",
+])
+def test_change_questions_without_met_hoeveel(question: str) -> None:
+    assert wanted_operations(question) == [Operation.difference]
+
+
 def test_place_difference_with_different_units_computes_nothing() -> None:
     assert_refused(run(PLACE_QUESTION, "In Amersfoort zijn 22.000 banen in de zorg.",
                        "In Groningen zijn 15% van de banen in de zorg."))
