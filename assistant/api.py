@@ -36,6 +36,7 @@ from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import ingest  # noqa: F401  (offline environment first)
+from assistant import llm
 from assistant.audit import (
     FEEDBACK_REASONS,
     AnswerRecord,
@@ -480,6 +481,49 @@ async def _compute_answer(ctx: ApiContext, body: AskRequest, answer_id: str) -> 
         ctx.metrics.in_flight.dec()
 
 
+async def _model_events(
+    ctx: ApiContext, body: AskRequest, answer_id: str, principal: Principal, started: float
+) -> AsyncIterator[str]:
+    """The language-model path (issue 8): verified sentences as `delta` while the model writes, then
+    `citations` (resolved only now: the model's numbering is final once verified), `figures`, `done`."""
+    assistant = ctx.require_assistant()
+    loop = asyncio.get_running_loop()
+    pending: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+
+    def produce() -> None:
+        try:
+            for event in llm.stream_ask(assistant, body.question, body.history or None, body.filters, answer_id):
+                loop.call_soon_threadsafe(pending.put_nowait, ("event", event))
+        except Exception as exc:  # noqa: BLE001  (handed to the stream as an `error` event)
+            loop.call_soon_threadsafe(pending.put_nowait, ("error", exc))
+
+    ctx.metrics.in_flight.inc()
+    try:
+        loop.run_in_executor(ctx.executor, produce)
+        deadline = loop.time() + answer_timeout(ctx.settings)
+        while True:
+            try:
+                kind, value = await asyncio.wait_for(pending.get(), timeout=max(0.1, deadline - loop.time()))
+            except TimeoutError:
+                yield _sse("error", {"id": answer_id, "code": "timeout", "message": "Het antwoord duurde te lang."})
+                return
+            if kind == "error":
+                code = "invalid_question" if isinstance(value, ValueError) else "internal_error"
+                yield _sse("error", {"id": answer_id, "code": code, "message": str(value) if code != "internal_error" else type(value).__name__})
+                return
+            if value.kind == "delta":
+                yield _sse("delta", {"text": value.text})
+                continue
+            answer = value.answer
+            await _audit(ctx, answer, principal, started, "stream")
+            yield _sse("citations", {"id": answer.id, "citations": answer.citations, "replace": value.replace})
+            yield _sse("figures", {"figures": answer.figures})
+            yield _sse("done", answer)
+            return
+    finally:
+        ctx.metrics.in_flight.dec()
+
+
 async def _prepare(ctx: ApiContext, body: AskRequest) -> str:
     """Checks before any work: question length, readiness, an unused answer id. Returns the id."""
     if len(body.question) > ctx.settings.max_question_chars:
@@ -695,6 +739,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
         async def events() -> AsyncIterator[str]:
             yield ": marktwijzer\n\n"  # headers and a first byte at once; the answer follows
+            if settings.llm != "none" and not _index_is_empty(ctx):
+                async for event in _model_events(ctx, body, answer_id, principal, started):
+                    yield event
+                return
             try:
                 answer = await _compute_answer(ctx, body, answer_id)
             except ApiError as exc:
