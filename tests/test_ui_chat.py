@@ -4,6 +4,7 @@ cards, feedback stored in the audit store, export, AI notice."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -56,8 +57,9 @@ def test_first_visit_shows_ai_notice_examples_and_filters(ui: Settings) -> None:
 def test_question_shows_answer_with_markers_and_sources_panel(ui: Settings) -> None:
     at = ask(app(), VACANCIES)
     html = answer_html(at)
-    assert len(html) == 1 and "9.500" in html[0] and 'class="mw-ref"' in html[0] and "[1]</span>" in html[0]
-    assert "**Bronnen (" in texts(at)
+    assert len(html) == 1 and "9.500" in html[0] and 'class="mw-ref"' in html[0] and ">[1]</a>" in html[0]
+    anchor = re.search(r'href="#(mw-bronnen-[\w-]+)"', html[0]).group(1)  # markers lead to the panel
+    assert any(m.value.startswith(f'<div id="{anchor}"><b>Bronnen (') for m in at.markdown)
     labels = [e.label for e in at.expander]
     assert any(label.startswith("[1] " + AMERSFOORT) and "p. " in label for label in labels)
     shown = texts(at)
@@ -84,7 +86,7 @@ def test_refusal_state_says_not_found_and_what_is_covered(ui: Settings) -> None:
     assert "De goedgekeurde bronnen gaan over" in shown
     assert any(e.label.startswith("Wat staat er wél") for e in at.expander)
     assert AMERSFOORT in shown  # the covered sources are listed
-    assert not answer_html(at) and "**Bronnen (" not in shown
+    assert not answer_html(at) and "<b>Bronnen (" not in shown
 
 
 def test_follow_up_keeps_the_conversation(ui: Settings, monkeypatch: pytest.MonkeyPatch) -> None:

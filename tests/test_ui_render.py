@@ -59,6 +59,8 @@ def test_answer_html_markers_carry_their_source() -> None:
     assert '<span class="mw-ref" title="Regio in Beeld 2025-2026 Amersfoort, p. 1-2, De arbeidsmarkt blijft krap">[1]</span>' in html
     assert "&lt;script&gt;" in html and "<br>" in html and "\n" not in html
     assert '<span class="mw-ref" title="">[2]</span>' in html
+    linked = R.answer_html(answer, key="abc 1")
+    assert '<a class="mw-ref" href="#mw-bronnen-abc1" title="Regio in Beeld' in linked and R.sources_anchor("abc 1") == "mw-bronnen-abc1"
 
 
 def test_stream_safe_escapes_markdown_and_latex() -> None:

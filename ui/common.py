@@ -17,7 +17,7 @@ log = logging.getLogger(__name__)
 CSS = """
 <style>
 .mw-answer { line-height: 1.6; }
-.mw-ref { color: #0b5cad; font-weight: 600; cursor: help; font-size: 0.85em; }
+.mw-ref { color: #0b5cad; font-weight: 600; cursor: help; font-size: 0.85em; text-decoration: none; }
 .mw-passage { font-size: 0.92em; line-height: 1.5; color: #333; white-space: normal; }
 mark.mw-cited { background: #fff3a3; padding: 0 2px; border-radius: 2px; }
 .mw-figure-value { font-size: 1.6em; font-weight: 700; }

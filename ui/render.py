@@ -122,14 +122,21 @@ def citation_meta(citation: Citation) -> str:
     return " · ".join(p for p in parts if p)
 
 
-def answer_html(answer: Answer) -> str:
-    """The answer text as one-line HTML; each [n] marker carries its source as a tooltip."""
+def sources_anchor(key: str) -> str:
+    return f"mw-bronnen-{re.sub(r'[^A-Za-z0-9_-]', '', key)}"
+
+
+def answer_html(answer: Answer, key: str | None = None) -> str:
+    """The answer text as one-line HTML; each [n] marker carries its source as a tooltip and, with a
+    key, links to that answer's sources panel (`sources_anchor(key)`)."""
     by_n = {c.n: c for c in answer.citations}
 
     def marker(match: re.Match[str]) -> str:
         n = int(match.group(1))
         citation = by_n.get(n)
         tip = html.escape(f"{citation.title}, {page_label(citation)}, {citation.section}", quote=True) if citation else ""
+        if key and citation:
+            return f'<a class="mw-ref" href="#{sources_anchor(key)}" title="{tip}">[{n}]</a>'
         return f'<span class="mw-ref" title="{tip}">[{n}]</span>'
 
     escaped = html.escape(answer.answer, quote=False)

@@ -111,9 +111,10 @@ def render_figures(answer: Answer) -> None:
             st.markdown("**Invoer:**\n" + "\n".join(lines))
 
 
-def render_sources(answer: Answer, expanded: bool) -> None:
+def render_sources(answer: Answer, key: str, expanded: bool) -> None:
     claims = R.claims_by_marker(answer.answer)
-    st.markdown(f"**Bronnen ({len(answer.citations)})**")
+    st.markdown(f'<div id="{R.sources_anchor(key)}"><b>Bronnen ({len(answer.citations)})</b></div>',
+                unsafe_allow_html=True)
     for citation in answer.citations:
         label = f"[{citation.n}] {citation.title} — {R.page_label(citation)}, {citation.section}"
         with st.expander(label, expanded=expanded):
@@ -167,7 +168,7 @@ def render_answer(answer: Answer, key: str, expanded: bool) -> None:
     if answer.refused:
         render_refusal(answer)
     else:
-        st.markdown(R.answer_html(answer), unsafe_allow_html=True)
+        st.markdown(R.answer_html(answer, key), unsafe_allow_html=True)
         if answer.generator != "extractive":
             st.caption(":material/edit_note: Geformuleerd door een taalmodel en per zin gecontroleerd tegen de "
                        "passages hieronder." if answer.verified else
@@ -175,7 +176,7 @@ def render_answer(answer: Answer, key: str, expanded: bool) -> None:
         if answer.figures:
             render_figures(answer)
         if answer.citations:
-            render_sources(answer, expanded)
+            render_sources(answer, key, expanded)
     render_actions(answer, key)
 
 
