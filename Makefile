@@ -50,7 +50,13 @@ browser:
 	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q chromium chromium-driver; }
 
-test: setup browser
+# PostgreSQL server binaries for the database tests (they start their own cluster on loopback).
+postgres:
+	@ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || { \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q postgresql; }
+
+test: setup browser postgres
 	$(BIN)/python -m pytest -q
 
 # All sections (~15 min on 2 cores); e.g. make bench BENCH_ARGS="--only query,baseline" for a part.
