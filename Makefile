@@ -16,7 +16,7 @@ export ANONYMIZED_TELEMETRY=False
 export TOKENIZERS_PARALLELISM=false
 export OMP_WAIT_POLICY=PASSIVE
 
-.PHONY: setup browser ingest run serve ui test bench bench-ui bench-api eval clean
+.PHONY: setup browser postgres ingest run serve ui test bench bench-ui bench-api eval clean
 
 setup: $(VENV)/.installed
 
