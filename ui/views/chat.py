@@ -173,6 +173,9 @@ def render_answer(answer: Answer, key: str, expanded: bool) -> None:
             st.caption(":material/edit_note: Geformuleerd door een taalmodel en per zin gecontroleerd tegen de "
                        "passages hieronder." if answer.verified else
                        ":material/warning: Niet volledig gecontroleerd: lees de passages na.")
+        if answer.audit_dropped:
+            st.caption(f":material/rule: {answer.audit_dropped} zin(nen) weggelaten: een getal erin stond niet in de "
+                       "geciteerde passage.")
         if answer.figures:
             render_figures(answer)
         if answer.citations:
