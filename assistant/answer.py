@@ -347,8 +347,12 @@ _assistants_lock = threading.Lock()
 
 
 def get_assistant(settings: Settings) -> Assistant:
-    """One assistant per (data dir, corpus dir, embedding) per process: the cached index handle."""
-    key = (str(settings.data_dir.resolve()), str(settings.corpus_dir.resolve()), settings.embedding)
+    """One assistant per (data dir, corpus dir, embedding, language model) per process: the cached
+    index handle. The model settings are part of the key: an assistant answers with its own settings."""
+    key = (
+        str(settings.data_dir.resolve()), str(settings.corpus_dir.resolve()), settings.embedding,
+        settings.llm, settings.llm_base_url, settings.llm_model,
+    )
     with _assistants_lock:
         if key not in _assistants:
             _assistants[key] = Assistant(settings)
