@@ -27,6 +27,7 @@ from typing import Annotated, Any, Literal
 from fastapi import Depends, FastAPI, File, Form, Path, Query, Request, UploadFile
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
@@ -338,6 +339,25 @@ AUTH_ERRORS = (401, 403, 429)
 # -- middleware: request ids, body limits, metrics ---------------------------------------------
 
 
+SECURITY_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+]
+# Responses that are data, never a page: nothing may load, run or frame. (/docs keeps its own HTML.)
+DATA_CSP = b"default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+
+
+def security_headers(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """nosniff, no framing, no referrer on every response; a closed CSP on every non-HTML response."""
+    present = {name.lower() for name, _ in headers}
+    extra = [(name, value) for name, value in SECURITY_HEADERS if name not in present]
+    content_type = next((value for name, value in headers if name.lower() == b"content-type"), b"")
+    if b"content-security-policy" not in present and not content_type.startswith(b"text/html"):
+        extra.append((b"content-security-policy", DATA_CSP))
+    return extra
+
+
 class BodyTooLarge(Exception):
     pass
 
@@ -373,7 +393,8 @@ class ApiMiddleware:
             if msg["type"] == "http.response.start" and not state["started"]:
                 state["status"] = msg["status"]
                 state["started"] = True
-                msg["headers"] = [*msg.get("headers", []), (b"x-request-id", request_id.encode())]
+                msg["headers"] = [*msg.get("headers", []), (b"x-request-id", request_id.encode()),
+                                  *security_headers(msg.get("headers", []))]
                 self._observe(scope, msg["status"], started)
             await send(msg)
 
@@ -632,6 +653,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.ctx = ctx
+    origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]
+    if origins:  # closed by default: no Access-Control-Allow-Origin unless origins are configured
+        app.add_middleware(
+            CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "X-API-Key", "Content-Type"], allow_credentials=False,
+        )
     app.add_middleware(ApiMiddleware, ctx=ctx)
 
     @app.exception_handler(ApiError)

@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     llm_structured: Literal["auto", "json_schema", "function_calling", "json_mode", "none"] = Field(
         "auto", description="Structured output of the language model; 'none' asks for plain text with [n].",
     )
+    cors_origins: str = Field(
+        "", description="API: comma-separated origins allowed by CORS (empty = no cross-origin access).",
+    )
     max_chunk_chars: int = Field(1400, ge=200, le=8000, description="Upper bound of a chunk's text.")
     keep_generations: int = Field(2, ge=1, le=20, description="Index generations kept on disk.")
     api_url: str = Field("", description="UI only: empty = assistant in-process; http://host:port = call the HTTP API.")
