@@ -64,7 +64,7 @@ class Assistant:
 
     def _load(self) -> None:
         registry = load_registry(self.settings.registry_path)
-        handle = open_index(self.settings.index_dir)
+        handle = open_index(self.settings.index_dir, self.settings.chroma_url)
         embedder = get_embedder(self.settings.embedding, self.settings.embedding_threads)
         indexed = set(handle.manifest.sources)
         self.entries: dict[str, SourceEntry] = {e.id: e for e in registry.sources if e.id in indexed}

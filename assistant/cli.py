@@ -32,6 +32,8 @@ from ingest.store import IndexNotReady, IngestLocked, current_generation, open_i
 app = typer.Typer(help="Marktwijzer: arbeidsmarktadvies uit goedgekeurde bronnen.", no_args_is_help=True)
 sources_app = typer.Typer(help="Manage the source registry (then run `marktwijzer ingest`).")
 app.add_typer(sources_app, name="sources")
+index_app = typer.Typer(help="Index operations (scale-out: Chroma server).")
+app.add_typer(index_app, name="index")
 
 console = Console(stderr=True)
 log = logging.getLogger("marktwijzer")
@@ -162,7 +164,7 @@ def sources_show(
     data.update({k: row[k] for k in ("pages", "chunks", "sha256", "indexed_at")})
     if chunks:
         try:
-            handle = open_index(settings.index_dir)
+            handle = open_index(settings.index_dir, settings.chroma_url)
         except IndexNotReady as exc:
             raise _fail(str(exc)) from None
         data["chunks"] = [
@@ -396,6 +398,26 @@ def eval_command(
             console.print(f"[red]gate[/red] {violation}")
         if violations:
             raise typer.Exit(3)
+
+
+@index_app.command("push")
+def index_push(
+    chroma_url: Annotated[Optional[str], typer.Option("--chroma-url", help="Target server (default MARKTWIJZER_CHROMA_URL).")] = None,
+) -> None:
+    """Copy the current embedded generation's vectors into the Chroma server (no re-embedding),
+    so this DATA_DIR can serve with MARKTWIJZER_CHROMA_URL set."""
+    from ingest.store import push_generation_to_server
+
+    settings = _settings()
+    url = chroma_url or settings.chroma_url
+    if not url:
+        raise _fail("geef --chroma-url of zet MARKTWIJZER_CHROMA_URL")
+    try:
+        copied = push_generation_to_server(settings.index_dir, url)
+    except IndexNotReady as exc:
+        raise _fail(str(exc)) from None
+    generation = current_generation(settings.index_dir)
+    console.print(f"{copied} passages van {generation.name if generation else '?'} naar {url} gekopieerd")
 
 
 @app.command("serve")

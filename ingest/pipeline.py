@@ -37,8 +37,9 @@ from ingest.settings import Settings
 from ingest.store import (
     COLLECTION,
     Generation,
-    chroma_client,
+    chroma_for,
     collect_garbage,
+    collection_name,
     current_generation,
     ingest_lock,
     new_generation,
@@ -163,13 +164,15 @@ def run_ingest(settings: Settings, rebuild: bool = False, progress: Progress | N
             report.generation = base.name
             report.seconds = round(time.perf_counter() - started, 3)
             return report  # nothing to do: the serving generation stays as it is
-        generation = new_generation(index_dir, base)
+        generation = new_generation(index_dir, base, settings.chroma_url)
         try:
-            manifest = _apply(generation, previous, changed, removed, embedder, report, notify, registry)
+            manifest = _apply(
+                generation, previous, changed, removed, embedder, report, notify, registry, settings.chroma_url
+            )
             publish(index_dir, generation, manifest)
         finally:
             release_chroma(generation.chroma_dir)
-        collect_garbage(index_dir, settings.keep_generations)
+        collect_garbage(index_dir, settings.keep_generations, settings.chroma_url)
         report.chunks = sum(s.chunks for s in manifest.sources.values())
         report.generation = generation.name
         report.seconds = round(time.perf_counter() - started, 3)
@@ -228,13 +231,14 @@ def _apply(
     report: IngestReport,
     notify: Progress,
     registry: Registry,
+    chroma_url: str = "",
 ) -> Manifest:
     """Write the changes into the working generation and return its manifest (not yet published)."""
-    client = chroma_client(generation.chroma_dir)
+    client = chroma_for(chroma_url, generation)
     embeddings = LangChainEmbeddings(embedder)
     stage = time.perf_counter()
     store = Chroma(
-        collection_name=COLLECTION,
+        collection_name=collection_name(chroma_url, generation),
         embedding_function=embeddings,
         client=client,
         collection_metadata={"hnsw:space": "cosine"},
