@@ -311,3 +311,68 @@ def test_sigterm_during_ingest_also_leaves_the_previous_index(index_copy: Callab
         assert _consistent_ids(settings) == old_ids
     else:
         assert old_ids < _consistent_ids(settings)
+
+
+# -- the API's background ingest job, killed -----------------------------------------------------------
+
+
+def test_killed_background_ingest_job_fails_clearly_and_the_api_keeps_answering(
+    index_copy: Callable[[], Settings], tmp_path: Path,
+) -> None:
+    """An upload's ingest child (assistant/jobs.py) is SIGKILLed halfway: the job ends `failed` with
+    an error, answers keep coming from the previous generation, and the next job completes."""
+    from fastapi.testclient import TestClient
+
+    from assistant.api import create_app
+    from tests.apiserver import ADMIN_KEY, KEY_ENV, READER_KEY
+
+    copy = index_copy()
+    settings = Settings(_env_file=None, data_dir=copy.data_dir, corpus_dir=copy.corpus_dir,
+                        database_url=f"sqlite:///{tmp_path / 'audit.db'}", rate_limit_per_minute=0,
+                        reader_keys=KEY_ENV["MARKTWIJZER_READER_KEYS"], admin_keys=KEY_ENV["MARKTWIJZER_ADMIN_KEYS"])
+    old_generation = current_generation(settings.index_dir)
+    assert old_generation is not None
+    old_ids = _consistent_ids(settings)
+    reader, admin = {"X-API-Key": READER_KEY}, {"X-API-Key": ADMIN_KEY}
+    text = "## Vacatures in Killdorp\n\nIn regio Killdorp stonden eind juni 2025 6.543 vacatures open.\n"
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        deadline = time.monotonic() + 90
+        while client.get("/readyz").status_code != 200:
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        jobs = client.app.state.ctx.jobs  # type: ignore[attr-defined]
+        upload = client.post("/v1/sources", headers=admin, files={"file": ("killdorp.md", text.encode())},
+                             data={"title": "Killdorp", "publisher": "Test", "published": "2025", "regions": "Killdorp"})
+        assert upload.status_code == 202, upload.text
+        job_id, source_id = upload.json()["job"]["id"], upload.json()["id"]
+        before = {p.name for p in settings.index_dir.glob("gen-*")}
+        deadline = time.monotonic() + 60
+        while not [p for p in settings.index_dir.glob("gen-*") if p.name not in before]:  # the copy has begun
+            assert time.monotonic() < deadline, client.get(f"/v1/jobs/{job_id}", headers=admin).text
+            time.sleep(0.002)
+        child = jobs._process
+        assert child is not None
+        child.send_signal(signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        while (job := client.get(f"/v1/jobs/{job_id}", headers=admin).json())["state"] in ("queued", "running"):
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        assert job["state"] == "failed" and job["error"], job
+        print(f"killed ingest job: {job['error']}")
+        assert current_generation(settings.index_dir) == old_generation
+        answer = client.post("/v1/ask", headers=reader, json={"question": OLD_QUESTION})
+        assert answer.status_code == 200 and OLD_SOURCE in {c["source_id"] for c in answer.json()["citations"]}
+
+        # the next job (the source is approved already: withdraw and approve again) completes
+        client.post(f"/v1/sources/{source_id}/withdraw", headers=admin)
+        again = client.post(f"/v1/sources/{source_id}/approve", headers=admin)
+        assert again.status_code in (200, 202), again.text
+        deadline = time.monotonic() + 120
+        while any(j["state"] in ("queued", "running") for j in client.get("/v1/jobs", headers=admin).json()):
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        last = client.get("/v1/jobs", headers=admin).json()
+        assert all(j["state"] == "succeeded" for j in last if j["id"] != job_id), last
+    final_ids = _consistent_ids(settings)
+    assert old_ids < final_ids and any(i.startswith(f"{source_id}:") for i in final_ids)
+    assert [p.name for p in settings.index_dir.glob("gen-*") if not (p / "manifest.json").exists()] == []
