@@ -99,7 +99,7 @@ BAD_SOURCES: dict[str, tuple[str, Callable[[], bytes], str]] = {
     "bad-encrypted": ("bad/encrypted.pdf", _encrypted_pdf, "encrypted"),
     "bad-image-only": ("bad/blank.pdf", lambda: _blank_pages_pdf(3), "no extractable text"),
     "bad-binary": ("bad/data.txt", lambda: bytes(range(256)) * 64, "binary"),
-    "bad-executable": ("bad/tool.pdf", lambda: b"\x7fELF\x02\x01\x01\x00" + os.urandom(4000), ""),
+    "bad-executable": ("bad/tool.pdf", lambda: b"\x7fELF\x02\x01\x01\x00" + os.urandom(4000), "binary"),
     "bad-empty": ("bad/empty.md", lambda: b"", "empty"),
     "bad-docx": ("bad/notitie.txt", lambda: b"PK\x03\x04" + b"\x00" * 200, "ZIP"),
 }
