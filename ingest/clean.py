@@ -24,14 +24,15 @@ ZONE = 3  # lines at the top and at the bottom of a page that may be furniture
 
 
 def normalise_text(text: str) -> str:
-    """Unicode NFC, ligatures expanded, odd spaces and invisible characters removed."""
-    text = unicodedata.normalize("NFC", text)
+    """Unicode NFC, ligatures expanded, odd spaces and invisible characters removed (NFC last, so
+    a combining accent that stood behind an invisible character joins its letter: idempotent)."""
     for ligature, plain in LIGATURES.items():
         text = text.replace(ligature, plain)
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     text = INVISIBLE.sub("", text)
     text = SPACE_LIKE.sub(" ", text)
-    return CONTROL.sub(" ", text)
+    text = CONTROL.sub(" ", text)
+    return unicodedata.normalize("NFC", text)
 
 
 def _shape(line: str) -> str:
