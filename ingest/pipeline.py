@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+from chromadb.errors import NotFoundError
 from langchain_chroma import Chroma
 from langchain_classic.indexes import SQLRecordManager
 from langchain_core.documents import Document
@@ -164,7 +165,13 @@ def run_ingest(settings: Settings, rebuild: bool = False, progress: Progress | N
             report.generation = base.name
             report.seconds = round(time.perf_counter() - started, 3)
             return report  # nothing to do: the serving generation stays as it is
-        generation = new_generation(index_dir, base, settings.chroma_url)
+        try:
+            generation = new_generation(index_dir, base, settings.chroma_url)
+        except NotFoundError as exc:  # server mode: the serving generation's collection is gone
+            raise IngestError(
+                f"the Chroma server at {settings.chroma_url} has no collection for generation "
+                f"{base.name if base else '?'}; restore it or run `marktwijzer ingest --rebuild`"
+            ) from exc
         try:
             manifest = _apply(
                 generation, previous, changed, removed, embedder, report, notify, registry, settings.chroma_url

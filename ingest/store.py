@@ -163,13 +163,16 @@ def collect_garbage(index_dir: Path, keep: int, chroma_url: str = "") -> list[st
             shutil.rmtree(path, ignore_errors=True)
             removed.append(path.name)
     if chroma_url and removed:
-        client = server_client(chroma_url)
-        existing = {c.name if hasattr(c, "name") else str(c) for c in client.list_collections()}
-        for name in removed:
-            collection = f"{COLLECTION}-{name}"
-            if collection in existing:
-                client.delete_collection(collection)
-                log.info("deleted Chroma collection %s", collection)
+        try:
+            client = server_client(chroma_url)
+            existing = {c.name for c in client.list_collections()}
+            for name in removed:
+                collection = f"{COLLECTION}-{name}"
+                if collection in existing:
+                    client.delete_collection(collection)
+                    log.info("deleted Chroma collection %s", collection)
+        except Exception as exc:  # noqa: BLE001  (the new generation is published; leftovers are harmless)
+            log.warning("could not delete the Chroma collections of %s: %s", removed, exc)
     return removed
 
 

@@ -13,7 +13,7 @@ import pytest
 from assistant.answer import Assistant
 from ingest.lexical import LexicalIndex
 from ingest.models import IngestReport
-from ingest.pipeline import run_ingest
+from ingest.pipeline import IngestError, run_ingest
 from ingest.registry import (
     SourceEntry,
     SourceStatus,
@@ -179,3 +179,10 @@ def _ingest_and_collect(settings: Settings, chroma_url: str) -> None:
     answer = Assistant(settings).ask("Hoeveel vacatures stonden er open in regio Testland in juni 2025?")
     assert any(c.source_id == "notitie-testland" for c in answer.citations)
     assert "4.321" in answer.answer
+
+    # the serving generation's collection lost on the server: a clear error, CURRENT stays
+    server_client(chroma_url).delete_collection(f"{COLLECTION}-{second.name}")
+    note.write_text("## Testland\n\nIn regio Testland stonden 5.432 vacatures open in juni 2025.", encoding="utf-8")
+    with pytest.raises(IngestError, match="ingest --rebuild"):
+        run_ingest(settings)
+    assert current_generation(settings.index_dir) == second
