@@ -186,3 +186,25 @@ def _ingest_and_collect(settings: Settings, chroma_url: str) -> None:
     with pytest.raises(IngestError, match="ingest --rebuild"):
         run_ingest(settings)
     assert current_generation(settings.index_dir) == second
+
+
+def test_cli_index_push(built_index: tuple[Settings, IngestReport], tmp_path: Path) -> None:
+    """`marktwijzer index push` moves an embedded install to the server without re-embedding."""
+    from typer.testing import CliRunner
+
+    from assistant.cli import app
+
+    built, _ = built_index
+    shutil.copytree(built.data_dir, tmp_path / "data", ignore=shutil.ignore_patterns("ingest.lock", "*.db*"))
+    settings = Settings(data_dir=tmp_path / "data", corpus_dir=built.corpus_dir, _env_file=None)  # read-only corpus
+    generation = current_generation(settings.index_dir)
+    assert generation is not None
+    env = {"MARKTWIJZER_DATA_DIR": str(settings.data_dir), "MARKTWIJZER_CORPUS_DIR": str(settings.corpus_dir)}
+    with chroma_server(tmp_path / "server") as chroma_url:
+        result = CliRunner().invoke(app, ["index", "push", "--chroma-url", chroma_url], env=env)
+        assert result.exit_code == 0, result.output
+        pushed = server_client(chroma_url).get_collection(f"{COLLECTION}-{generation.name}")
+        assert pushed.count() == len(generation.read_manifest().chunk_ids())
+        assert pushed.configuration_json["hnsw"]["ef_search"] == SERVER_SEARCH_EF
+    missing = CliRunner().invoke(app, ["index", "push"], env={**env, "MARKTWIJZER_CHROMA_URL": ""})
+    assert missing.exit_code == 1
