@@ -237,7 +237,7 @@ class InProcessBackend(Backend):
         from ingest.store import IndexNotReady, open_index
 
         try:
-            handle = open_index(self.settings.index_dir)
+            handle = open_index(self.settings.index_dir, self.settings.chroma_url)
         except IndexNotReady as exc:
             raise BackendError("Er is nog geen index.") from exc
         return [
