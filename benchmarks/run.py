@@ -104,7 +104,7 @@ def must_show(result: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
         rows.append(("ours ahead of the LangChain ensemble on hit@5",
                      f"{ours['hit@5']:.3f} vs {ens['hit@5']:.3f}", base["must_show"]["ours_ahead_on_hit@5"]))
         rows.append(("ours not slower than the ensemble at p95",
-                     f"{ours['latency_ms']['p95']:.1f} vs {ens['latency_ms']['p95']:.1f} ms (ratio {ours['p95_ours_over']})",
+                     f"{ours['latency_ms']['p95']:.1f} vs {ens['latency_ms']['p95']:.1f} ms (ours ÷ ensemble {ens['p95_ours_over']})",
                      base["must_show"]["ours_not_slower_at_p95"]))
     query = result.get("query")
     if query:
