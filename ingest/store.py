@@ -244,16 +244,28 @@ def push_generation_to_server(index_dir: Path, chroma_url: str, generation: Gene
     if generation is None:
         raise IndexNotReady(f"no index in {index_dir}; run `marktwijzer ingest` first")
     client = server_client(chroma_url)
-    try:
-        source = chroma_client(generation.chroma_dir).get_collection(COLLECTION)
+    with borrowed_chroma(generation.chroma_dir) as local:
+        source = local.get_collection(COLLECTION)
         copied = copy_collection(source, _fresh_collection(client, collection_name(chroma_url, generation)))
-    finally:
-        release_chroma(generation.chroma_dir)
     expected = len(generation.read_manifest().chunk_ids())
     if copied != expected:
         raise RuntimeError(f"pushed {copied} chunks, the manifest of {generation.name} lists {expected}")
     log.info("pushed %d chunks of %s to %s", copied, generation.name, chroma_url)
     return copied
+
+
+@contextmanager
+def borrowed_chroma(path: Path) -> Iterator[chromadb.ClientAPI]:
+    """An embedded client for a read; released afterwards only if this call opened it (a system that
+    an open index handle already uses must keep running: stopping it breaks every reader of it)."""
+    from chromadb.api.client import SharedSystemClient
+
+    already_open = str(path) in SharedSystemClient._identifier_to_system  # noqa: SLF001
+    try:
+        yield chroma_client(path)
+    finally:
+        if not already_open:
+            release_chroma(path)
 
 
 def release_chroma(path: Path) -> None:

@@ -295,12 +295,7 @@ def test_an_ingest_that_makes_a_new_generation_writes_figures_for_every_source(i
         load_registry,
         save_registry,
     )
-    from ingest.store import (
-        COLLECTION,
-        chroma_client,
-        current_generation,
-        release_chroma,
-    )
+    from ingest.store import COLLECTION, borrowed_chroma, current_generation
 
     settings = index_copy()
     (settings.corpus_dir / "factsheet-figuren.txt").write_text(
@@ -319,10 +314,8 @@ def test_an_ingest_that_makes_a_new_generation_writes_figures_for_every_source(i
     generation = current_generation(settings.index_dir)
     assert generation is not None and generation.name == report.generation
     assert (generation.root / FIGURES_FILE).is_file()
-    try:
-        got = chroma_client(generation.chroma_dir).get_collection(COLLECTION).get(include=["documents"])
-    finally:
-        release_chroma(generation.chroma_dir)
+    with borrowed_chroma(generation.chroma_dir) as client:  # never stop a system a cached index uses
+        got = client.get_collection(COLLECTION).get(include=["documents"])
     records = figures.load(generation.root)
     _check_records(records, dict(zip(got["ids"], got["documents"], strict=True)), [*SOURCE_IDS, entry.id])
 
@@ -339,20 +332,13 @@ def test_an_ingest_that_makes_a_new_generation_writes_figures_for_every_source(i
 
 @pytest.mark.slow
 def test_ingest_writes_figures_jsonl_in_the_generation(built_index) -> None:
-    from ingest.store import (
-        COLLECTION,
-        chroma_client,
-        current_generation,
-        release_chroma,
-    )
+    from ingest.store import COLLECTION, borrowed_chroma, current_generation
 
     settings, _ = built_index
     generation = current_generation(settings.index_dir)
     assert generation is not None
     if not (generation.root / FIGURES_FILE).exists() and os.environ.get("MARKTWIJZER_TEST_REUSE_INDEX"):
         pytest.skip("the reused index predates figures.jsonl and a no-change ingest keeps its generation")
-    try:
-        got = chroma_client(generation.chroma_dir).get_collection(COLLECTION).get(include=["documents"])
-    finally:
-        release_chroma(generation.chroma_dir)
+    with borrowed_chroma(generation.chroma_dir) as client:  # never stop a system a cached index uses
+        got = client.get_collection(COLLECTION).get(include=["documents"])
     _check_records(figures.load(generation.root), dict(zip(got["ids"], got["documents"], strict=True)))
