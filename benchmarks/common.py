@@ -3,8 +3,6 @@ runs, evidence hits, percentiles, process memory and machine load."""
 
 from __future__ import annotations
 
-import ingest  # noqa: F401  (offline environment first)
-
 import os
 import time
 from collections.abc import Callable, Iterable
@@ -13,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+import ingest  # noqa: F401  (offline environment first)
 from assistant.evaluate import contains_evidence, load_items
 
 REPO = Path(__file__).resolve().parent.parent
@@ -39,8 +38,8 @@ def retrieve(assistant: Any, question: str, k: int = HIT_K) -> list[Any]:
     analysis = assistant.analyzer.analyze(question)
     vector = assistant.retriever.embedder.embed_query(analysis.retrieval_text)
     passages = assistant.retriever.search(analysis.retrieval_text, analysis, k=max(k, RETRIEVE_K), vector=vector)
-    passages = assistant._add_per_place(passages, analysis, None)  # noqa: SLF001
-    assistant._boost_named_sources(passages, analysis)  # noqa: SLF001
+    passages = assistant._add_per_place(passages, analysis, None)
+    assistant._boost_named_sources(passages, analysis)
     return passages[:k]
 
 

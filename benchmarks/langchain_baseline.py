@@ -16,13 +16,20 @@ stored chunk document for every method. Latency: per question every method is ti
 
 from __future__ import annotations
 
-import ingest  # noqa: F401  (offline environment first)
-
 import warnings
 from typing import Any
 
+import ingest  # noqa: F401  (offline environment first)
 from benchmarks import retrieval_eval
-from benchmarks.common import HIT_K, answerable, dev_items, hit_rank, retrieve, stats, timed
+from benchmarks.common import (
+    HIT_K,
+    answerable,
+    dev_items,
+    hit_rank,
+    retrieve,
+    stats,
+    timed,
+)
 from ingest.embed import LangChainEmbeddings
 from ingest.store import COLLECTION, chroma_client
 

@@ -16,8 +16,6 @@ for pass 1 alone. Warm-up first: five questions of evals/own.jsonl.
 
 from __future__ import annotations
 
-import ingest  # noqa: F401  (offline environment first)
-
 import json
 import shutil
 import statistics
@@ -27,8 +25,19 @@ import time
 from pathlib import Path
 from typing import Any
 
+import ingest  # noqa: F401  (offline environment first)
 from assistant.evaluate import score_item
-from benchmarks.common import REPO, answerable, child_env, dev_items, hit_rank, memory_mb, retrieve, stats, timed
+from benchmarks.common import (
+    REPO,
+    answerable,
+    child_env,
+    dev_items,
+    hit_rank,
+    memory_mb,
+    retrieve,
+    stats,
+    timed,
+)
 from ingest.settings import Settings
 
 WARMUP_SET = REPO / "evals" / "own.jsonl"

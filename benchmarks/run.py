@@ -13,8 +13,6 @@ previous latest.json. The 1-minute load average is sampled during every section 
 
 from __future__ import annotations
 
-import ingest  # noqa: F401  (offline environment first)
-
 import argparse
 import datetime as dt
 import json
@@ -30,6 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import ingest  # noqa: F401  (offline environment first)
 from benchmarks import ingest_bench, langchain_baseline, query_bench, scaling_bench
 from benchmarks.common import REPO, child_env, loadavg
 from ingest.settings import Settings

@@ -22,8 +22,6 @@ query (n=60), BM25 scores + ranking, fusion/boost/diversity in Python (search mi
 
 from __future__ import annotations
 
-import ingest  # noqa: F401  (offline environment first)
-
 import argparse
 import json
 import shutil
@@ -36,7 +34,17 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.common import REPO, child_env, dev_items, loadavg, memory_mb, retrieve, stats, timed
+import ingest  # noqa: F401  (offline environment first)
+from benchmarks.common import (
+    REPO,
+    child_env,
+    dev_items,
+    loadavg,
+    memory_mb,
+    retrieve,
+    stats,
+    timed,
+)
 
 MAX_CHARS = 1400
 SEED = 7
@@ -50,7 +58,14 @@ def build(source_data: Path, factor: int, out_data: Path, seed: int = SEED) -> d
     """Write a complete index generation with the real chunks + synthetic ones into `out_data`."""
     from ingest.lexical import LexicalIndex
     from ingest.sentences import embeddable, split_passage
-    from ingest.store import COLLECTION, CURRENT_FILE, MANIFEST_FILE, chroma_client, current_generation, open_index
+    from ingest.store import (
+        COLLECTION,
+        CURRENT_FILE,
+        MANIFEST_FILE,
+        chroma_client,
+        current_generation,
+        open_index,
+    )
 
     started = time.perf_counter()
     if out_data.resolve() == source_data.resolve():
@@ -202,7 +217,7 @@ def measure(data_dir: Path, passes: int = 3, limit: int | None = None, paged: bo
         parts["bm25"].append(bm25_ms)
         parts["search"].append(search_ms)
         parts["fusion_python"].append(max(0.0, search_ms - dense_ms - bm25_ms))
-        _, ms = timed(lambda: assistant._boost_named_sources(assistant._add_per_place(found, analysis, None), analysis))  # noqa: B023, SLF001
+        _, ms = timed(lambda: assistant._boost_named_sources(assistant._add_per_place(found, analysis, None), analysis))  # noqa: B023
         parts["per_place_and_boosts"].append(ms)
     return {
         "chunks": len(retriever.passages), "questions": len(items), "passes": passes,
@@ -220,13 +235,13 @@ def _page_all_chunks(page: int = 5000) -> None:
     from ingest.store import IndexHandle
 
     def all_chunks(self: IndexHandle) -> list[dict]:
-        if not self._chunk_cache:  # noqa: SLF001
+        if not self._chunk_cache:
             total = self.collection.count()
             for offset in range(0, total, page):
                 got = self.collection.get(include=["documents", "metadatas"], limit=page, offset=offset)
                 for chunk_id, document, metadata in zip(got["ids"], got["documents"], got["metadatas"], strict=True):
-                    self._chunk_cache[chunk_id] = {"id": chunk_id, "document": document, "metadata": metadata}  # noqa: SLF001
-        return list(self._chunk_cache.values())  # noqa: SLF001
+                    self._chunk_cache[chunk_id] = {"id": chunk_id, "document": document, "metadata": metadata}
+        return list(self._chunk_cache.values())
 
     IndexHandle.all_chunks = all_chunks  # type: ignore[method-assign]
 
@@ -278,7 +293,7 @@ def markdown(result: dict[str, Any]) -> str:
               "|---|---|---|---|---|---|---|"]
     for r in rows:
         p = r["parts_ms"]
-        cell = lambda k: f"{p[k]['p50']:.1f} / {p[k]['p95']:.1f}"  # noqa: E731
+        cell = lambda k: f"{p[k]['p50']:.1f} / {p[k]['p95']:.1f}"
         lines.append(f"| {r['factor']}× | {cell('analysis')} | {cell('embed')} | {cell('chroma_n60')} | {cell('bm25')} | "
                      f"{cell('fusion_python')} | {cell('per_place_and_boosts')} |")
     lines += ["", "Retrieval p50 / p95 ms by question type (comparisons also search each compared place's sources, "

@@ -16,8 +16,6 @@ LangChain ensemble, same process, same questions, interleaved:
 
 from __future__ import annotations
 
-import ingest  # noqa: F401  (offline environment first)
-
 import argparse
 import json
 import re
@@ -27,19 +25,29 @@ from typing import Any
 
 import numpy as np
 
+import ingest  # noqa: F401  (offline environment first)
 from benchmarks import langchain_baseline
-from benchmarks.common import REPO, answerable, dev_items, hit_rank, loadavg, retrieve, stats, timed
+from benchmarks.common import (
+    REPO,
+    answerable,
+    dev_items,
+    hit_rank,
+    loadavg,
+    retrieve,
+    stats,
+    timed,
+)
 
 
-def _diverse(self, ordered, k, analysis):  # noqa: ANN001, ANN202
-    from assistant import retrieve as R  # noqa: N812
+def _diverse(self, ordered, k, analysis):
+    from assistant import retrieve as R
 
     cache = self._shingles
     chosen: list[str] = []
     for chunk_id in ordered:
         shingles = cache.get(chunk_id)
         if shingles is None:
-            shingles = cache[chunk_id] = R._shingles(self.passages[chunk_id].text)  # noqa: SLF001
+            shingles = cache[chunk_id] = R._shingles(self.passages[chunk_id].text)
         duplicate = False
         for other in chosen:
             theirs = cache[other]
@@ -55,12 +63,12 @@ def _diverse(self, ordered, k, analysis):  # noqa: ANN001, ANN202
     if analysis is not None and analysis.intent is R.Intent.comparison:
         groups = [set(p.covered_by) for p in analysis.places if p.covered_by]
         if len(groups) >= 2:
-            chosen = R._interleave(chosen, groups, self.passages)  # noqa: SLF001
+            chosen = R._interleave(chosen, groups, self.passages)
     return chosen[:k]
 
 
-def _dense(original):  # noqa: ANN001, ANN202
-    def dense(self, query, allowed, n=60, vector=None):  # noqa: ANN001, ANN202
+def _dense(original):
+    def dense(self, query, allowed, n=60, vector=None):
         if allowed is None or not allowed:
             return original(self, query, allowed, n, vector)
         vector = self.embedder.embed_query(query) if vector is None else vector
@@ -75,13 +83,13 @@ def _dense(original):  # noqa: ANN001, ANN202
 def patched() -> Any:
     from assistant.retrieve import HybridRetriever
 
-    saved = (HybridRetriever._diverse, HybridRetriever.dense)  # noqa: SLF001
-    HybridRetriever._diverse = _diverse  # type: ignore[method-assign]  # noqa: SLF001
+    saved = (HybridRetriever._diverse, HybridRetriever.dense)
+    HybridRetriever._diverse = _diverse  # type: ignore[method-assign]
     HybridRetriever.dense = _dense(saved[1])  # type: ignore[method-assign]
     try:
         yield
     finally:
-        HybridRetriever._diverse, HybridRetriever.dense = saved  # type: ignore[method-assign]  # noqa: SLF001
+        HybridRetriever._diverse, HybridRetriever.dense = saved  # type: ignore[method-assign]
 
 
 def retrieve_fixed(assistant: Any, question: str, k: int = 5) -> list[Any]:
@@ -105,7 +113,7 @@ def retrieve_fixed(assistant: Any, question: str, k: int = 5) -> list[Any]:
                 if passage.chunk_id not in seen:
                     seen.add(passage.chunk_id)
                     passages.append(passage)
-    assistant._boost_named_sources(passages, analysis)  # noqa: SLF001
+    assistant._boost_named_sources(passages, analysis)
     return passages[:k]
 
 

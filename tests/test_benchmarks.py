@@ -3,14 +3,13 @@ not break silently. No wall-clock assertions: timings are reported, never assert
 
 from __future__ import annotations
 
-import ingest  # noqa: F401  (offline environment first)
-
 import json
 from pathlib import Path
 
 import chromadb
 import pytest
 
+import ingest  # noqa: F401  (offline environment first)
 from benchmarks import common, langchain_baseline, query_bench, scaling_bench
 from benchmarks import run as bench_run
 from ingest.models import IngestReport
@@ -18,14 +17,14 @@ from ingest.settings import Settings
 
 
 @pytest.fixture(scope="module")
-def bench_assistant(built_index: tuple[Settings, IngestReport]):  # noqa: ANN201
+def bench_assistant(built_index: tuple[Settings, IngestReport]):
     from assistant.answer import get_assistant
 
     settings, _ = built_index
     return get_assistant(settings)
 
 
-def test_retrieve_mirrors_the_assistant(bench_assistant) -> None:  # noqa: ANN001
+def test_retrieve_mirrors_the_assistant(bench_assistant) -> None:
     item = common.answerable(common.dev_items())[0]
     passages = common.retrieve(bench_assistant, item["question"])
     assert 0 < len(passages) <= common.HIT_K
@@ -34,7 +33,7 @@ def test_retrieve_mirrors_the_assistant(bench_assistant) -> None:  # noqa: ANN00
     assert common.hit_rank(["a", passages[0].text], [passages[0].text]) == 1
 
 
-def test_query_latency_floor_and_ratio(bench_assistant) -> None:  # noqa: ANN001
+def test_query_latency_floor_and_ratio(bench_assistant) -> None:
     result = query_bench.latency(bench_assistant, common.dev_items(limit=5), passes=1)
     for key in ("floor", "retrieval", "answer"):
         assert result[key]["n"] == 5 and result[key]["p50"] > 0
@@ -42,7 +41,7 @@ def test_query_latency_floor_and_ratio(bench_assistant) -> None:  # noqa: ANN001
     assert result["questions"] == 5
 
 
-def test_cold_start_and_serving_memory(built_index) -> None:  # noqa: ANN001
+def test_cold_start_and_serving_memory(built_index) -> None:
     settings, _ = built_index
     cold = query_bench.cold_start(settings.data_dir, runs=1)
     assert cold["runs"] == 1 and cold["median_s"] > 0
@@ -51,7 +50,7 @@ def test_cold_start_and_serving_memory(built_index) -> None:  # noqa: ANN001
     assert serve["mem_serving"]["rss_mb"] > serve["mem_after_imports"]["rss_mb"] > 0
 
 
-def test_langchain_baseline_side_by_side(bench_assistant) -> None:  # noqa: ANN001
+def test_langchain_baseline_side_by_side(bench_assistant) -> None:
     items = common.answerable(common.dev_items())[:5]
     result = langchain_baseline.run(bench_assistant, items, passes=1)
     assert result["questions"] == 5
@@ -63,7 +62,7 @@ def test_langchain_baseline_side_by_side(bench_assistant) -> None:  # noqa: ANN0
     assert "EnsembleRetriever" in langchain_baseline.markdown(result)
 
 
-def test_synthetic_index_is_labelled_and_kept_out_of_the_source(built_index, tmp_path: Path) -> None:  # noqa: ANN001
+def test_synthetic_index_is_labelled_and_kept_out_of_the_source(built_index, tmp_path: Path) -> None:
     settings, _ = built_index
     with pytest.raises(ValueError):
         scaling_bench.build(settings.data_dir, 2, settings.data_dir)
@@ -77,7 +76,7 @@ def test_synthetic_index_is_labelled_and_kept_out_of_the_source(built_index, tmp
     assert all(len(d) - m["text_offset"] <= scaling_bench.MAX_CHARS for d, m in zip(got["documents"], got["metadatas"], strict=True))
 
 
-def test_scaling_factor_1_with_20_queries(built_index) -> None:  # noqa: ANN001
+def test_scaling_factor_1_with_20_queries(built_index) -> None:
     settings, _ = built_index
     result = scaling_bench.run(settings.data_dir, factors=(1,), passes=1, limit=20)
     row = result["rows"][0]
@@ -86,7 +85,7 @@ def test_scaling_factor_1_with_20_queries(built_index) -> None:  # noqa: ANN001
     assert "Chroma n=60" in scaling_bench.markdown(result)
 
 
-def test_run_only_selection_writes_json_and_markdown(built_index, tmp_path: Path) -> None:  # noqa: ANN001
+def test_run_only_selection_writes_json_and_markdown(built_index, tmp_path: Path) -> None:
     settings, _ = built_index
     bench_run.main(["--only", "baseline", "--data-dir", str(settings.data_dir), "--passes", "1", "--limit", "6",
                     "--out", str(tmp_path)])
