@@ -9,6 +9,8 @@ import time
 import uuid
 from dataclasses import dataclass
 
+import numpy as np
+
 from assistant import llm, prompts
 from assistant.conflicts import find_conflict
 from assistant.verify import audit_numbers, instruction_like
@@ -116,7 +118,7 @@ class Assistant:
         t0 = time.perf_counter()
         vector = self.retriever.embedder.embed_query(analysis.retrieval_text)
         passages = self.retriever.search(analysis.retrieval_text, analysis, k=RETRIEVE_K, filters=filters, vector=vector)
-        passages = self._add_per_place(passages, analysis, filters)
+        passages = self._add_per_place(passages, analysis, filters, vector)
         self._boost_named_sources(passages, analysis)
         timings = {"retrieve": (time.perf_counter() - t0) * 1000}
         t1 = time.perf_counter()
@@ -170,7 +172,8 @@ class Assistant:
         })
 
     def _add_per_place(
-        self, passages: list[Passage], analysis: QuestionAnalysis, filters: Filters | None
+        self, passages: list[Passage], analysis: QuestionAnalysis, filters: Filters | None,
+        vector: np.ndarray | None = None,
     ) -> list[Passage]:
         """Comparisons across places: search each place's own sources too, so both sides are there."""
         places = [p for p in analysis.places if p.covered_by]
@@ -188,7 +191,9 @@ class Assistant:
                 allowed &= set(filters.sources)
             if not allowed:
                 continue
-            for passage in self.retriever.search(query, None, k=3, filters=Filters(sources=sorted(allowed))):
+            # The question's own vector: the source filter already confines it to this place
+            # (embedding the place-specific text again cost a second model call per place).
+            for passage in self.retriever.search(query, None, k=3, filters=Filters(sources=sorted(allowed)), vector=vector):
                 if passage.chunk_id not in seen:
                     seen.add(passage.chunk_id)
                     extra.append(passage)

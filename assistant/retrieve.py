@@ -169,7 +169,9 @@ class HybridRetriever:
         """Skip near-duplicates; for comparisons across places, interleave the places' sources."""
         chosen: list[str] = []
         for chunk_id in ordered:
-            shingles = self._shingles.setdefault(chunk_id, _shingles(self.passages[chunk_id].text))
+            shingles = self._shingles.get(chunk_id)
+            if shingles is None:  # computed once per passage (setdefault would rebuild it every call)
+                shingles = self._shingles[chunk_id] = _shingles(self.passages[chunk_id].text)
             if any(_jaccard(shingles, self._shingles[other]) > 0.6 for other in chosen):
                 continue
             chosen.append(chunk_id)

@@ -45,6 +45,7 @@ from ingest.sentences import SentenceStore
 log = logging.getLogger(__name__)
 
 CURRENT_FILE = "CURRENT"
+CHUNK_PAGE = 10_000
 COLLECTION = "chunks"
 MANIFEST_FILE = "manifest.json"
 LOCK_FILE = "ingest.lock"
@@ -292,9 +293,15 @@ class IndexHandle:
     def all_chunks(self) -> list[dict]:
         """Every chunk with id, document and metadata (small corpora: the whole collection)."""
         if not self._chunk_cache:
-            got = self.collection.get(include=["documents", "metadatas"])
-            for chunk_id, document, metadata in zip(got["ids"], got["documents"], got["metadatas"], strict=True):
-                self._chunk_cache[chunk_id] = {"id": chunk_id, "document": document, "metadata": metadata}
+            # In pages: one get() of more than 32,766 ids fails in Chroma's SQLite ("too many SQL variables").
+            offset = 0
+            while True:
+                got = self.collection.get(include=["documents", "metadatas"], limit=CHUNK_PAGE, offset=offset)
+                for chunk_id, document, metadata in zip(got["ids"], got["documents"], got["metadatas"], strict=True):
+                    self._chunk_cache[chunk_id] = {"id": chunk_id, "document": document, "metadata": metadata}
+                if len(got["ids"]) < CHUNK_PAGE:
+                    break
+                offset += CHUNK_PAGE
         return list(self._chunk_cache.values())
 
     def chunks_of(self, source_id: str) -> list[dict]:
