@@ -139,3 +139,14 @@ def snapshot(settings: Settings) -> dict[str, Any]:
         "generations": sorted(p.name for p in index.glob("gen-*")),
         "manifest": (index / current.strip() / "manifest.json").read_bytes() if current else None,
     }
+
+
+def app_settings(base: Settings, tmp_path: Path, **overrides: Any) -> Settings:
+    """Settings for an in-process app on `base`'s index: the test keys and a private audit database."""
+    values: dict[str, Any] = {
+        "data_dir": base.data_dir, "corpus_dir": base.corpus_dir,
+        "database_url": f"sqlite:///{tmp_path / 'audit.db'}",
+        "reader_keys": KEY_ENV["MARKTWIJZER_READER_KEYS"], "admin_keys": KEY_ENV["MARKTWIJZER_ADMIN_KEYS"],
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)

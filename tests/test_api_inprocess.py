@@ -24,19 +24,9 @@ from ingest.models import IngestReport
 from ingest.pipeline import run_ingest
 from ingest.registry import SourceStatus, load_registry, save_registry
 from ingest.settings import Settings
-from tests.apiserver import ADMIN_KEY, KEY_ENV, READER_KEY, copy_index
+from tests.apiserver import ADMIN_KEY, READER_KEY, app_settings as _settings, copy_index
 
 QUESTION = "Hoeveel vacatures stonden er eind tweede kwartaal 2025 open in regio Amersfoort?"
-
-
-def _settings(base: Settings, tmp_path: Path, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {
-        "data_dir": base.data_dir, "corpus_dir": base.corpus_dir,
-        "database_url": f"sqlite:///{tmp_path / 'audit.db'}",
-        "reader_keys": KEY_ENV["MARKTWIJZER_READER_KEYS"], "admin_keys": KEY_ENV["MARKTWIJZER_ADMIN_KEYS"],
-    }
-    values.update(overrides)
-    return Settings(_env_file=None, **values)
 
 
 @pytest.fixture

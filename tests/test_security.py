@@ -19,23 +19,13 @@ from fastapi.testclient import TestClient
 from assistant.api import create_app
 from ingest.models import IngestReport
 from ingest.settings import Settings
-from tests.apiserver import ADMIN_KEY, KEY_ENV, READER_KEY, start_server
+from tests.apiserver import ADMIN_KEY, READER_KEY, app_settings as _settings, start_server
 
 REPO = Path(__file__).resolve().parent.parent
 QUESTION = "Hoeveel vacatures stonden er eind tweede kwartaal 2025 open in regio Amersfoort?"
 WRONG_KEY = "wrong-key-5555555555555555"
 LLM_KEY = "llm-secret-key-7777777777777777"
 SECRETS = [READER_KEY, ADMIN_KEY, WRONG_KEY, LLM_KEY]
-
-
-def _settings(base: Settings, tmp_path: Path, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {
-        "data_dir": base.data_dir, "corpus_dir": base.corpus_dir,
-        "database_url": f"sqlite:///{tmp_path / 'audit.db'}",
-        "reader_keys": KEY_ENV["MARKTWIJZER_READER_KEYS"], "admin_keys": KEY_ENV["MARKTWIJZER_ADMIN_KEYS"],
-    }
-    values.update(overrides)
-    return Settings(_env_file=None, **values)
 
 
 @pytest.fixture
