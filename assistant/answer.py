@@ -116,7 +116,7 @@ class Assistant:
         if early.refuse:
             return self._refusal(question, early.reason, request_id, started, {})
         t0 = time.perf_counter()
-        vector = self.retriever.embedder.embed_query(analysis.retrieval_text)
+        vector = self.retriever.embedder.embed_query(analysis.dense_text)
         passages = self.retriever.search(analysis.retrieval_text, analysis, k=RETRIEVE_K, filters=filters, vector=vector)
         passages = self._add_per_place(passages, analysis, filters, vector)
         self._boost_named_sources(passages, analysis)

@@ -106,6 +106,13 @@ class QuestionAnalysis(BaseModel):
     terms: list[str] = Field(default_factory=list, description="Stemmed content terms, places removed.")
 
     @property
+    def dense_text(self) -> str:
+        """What the query embedding sees: the question (with follow-up context), without the BM25
+        synonyms. Measured on the answerable items: hit@5 dev 0.961 either way, own 0.908 with the
+        synonyms vs 0.938 without; and a shorter text embeds faster (p95 35 vs 43 ms)."""
+        return self.text
+
+    @property
     def sources_for_places(self) -> set[str]:
         return {source for place in self.places for source in place.covered_by}
 

@@ -23,6 +23,7 @@ from ingest.store import IndexHandle
 
 RRF_K = 60
 CANDIDATES = 60
+OVERFETCH = 5  # filtered dense search: unfiltered neighbours fetched per wanted candidate
 
 
 class Filters(BaseModel):
@@ -101,12 +102,24 @@ class HybridRetriever:
 
     def dense(self, query: str, allowed: set[str] | None, n: int = CANDIDATES, vector: np.ndarray | None = None) -> list[str]:
         vector = self.embedder.embed_query(query) if vector is None else vector
-        where = {"source_id": {"$in": sorted(allowed)}} if allowed is not None else None
         if allowed is not None and not allowed:
             return []
-        count = min(n, len(self.passages))
-        if count == 0:
+        total = len(self.passages)
+        if total == 0:
             return []  # every source withdrawn: nothing to search (Chroma refuses n_results=0)
+        if allowed is None:
+            return self._nearest(vector, min(n, total))
+        # A source filter: over-fetch without it and filter here. Chroma's `where` pre-filters by
+        # metadata first: a few ms per query at 700 chunks, ~0.3 s at 70,000 (benchmarks/scaling_bench.py); the `where`
+        # query remains for filters too narrow to fill n among the unfiltered neighbours.
+        fetch = min(OVERFETCH * n, total)
+        kept = [cid for cid in self._nearest(vector, fetch) if self.passages[cid].source_id in allowed][:n]
+        if len(kept) >= n or fetch == total:  # the same candidates the `where` query would give
+            return kept
+        where = {"source_id": {"$in": sorted(allowed)}}
+        return self._nearest(vector, min(n, total), where)
+
+    def _nearest(self, vector: np.ndarray, count: int, where: dict[str, Any] | None = None) -> list[str]:
         result = self.handle.collection.query(query_embeddings=[vector.tolist()], n_results=count, where=where, include=[])
         return list(result["ids"][0])
 
@@ -167,25 +180,40 @@ class HybridRetriever:
 
     def _diverse(self, ordered: list[str], k: int, analysis: QuestionAnalysis | None) -> list[str]:
         """Skip near-duplicates; for comparisons across places, interleave the places' sources."""
+        groups: list[set[str]] = []
+        if analysis is not None and analysis.intent is Intent.comparison:
+            groups = [set(p.covered_by) for p in analysis.places if p.covered_by]
+        # Interleaving places needs a deeper pool; otherwise the first k distinct passages are the answer
+        # (the pairwise near-duplicate check is the costly part of fusion, so stop as soon as we can).
+        limit = 3 * k if len(groups) >= 2 else k
         chosen: list[str] = []
         for chunk_id in ordered:
             shingles = self._shingles.get(chunk_id)
             if shingles is None:  # computed once per passage (setdefault would rebuild it every call)
                 shingles = self._shingles[chunk_id] = _shingles(self.passages[chunk_id].text)
-            if any(_jaccard(shingles, self._shingles[other]) > 0.6 for other in chosen):
+            if any(_near_duplicate(shingles, self._shingles[other]) for other in chosen):
                 continue
             chosen.append(chunk_id)
-            if len(chosen) >= 3 * k:
+            if len(chosen) >= limit:
                 break
-        if analysis is not None and analysis.intent is Intent.comparison:
-            groups = [set(p.covered_by) for p in analysis.places if p.covered_by]
-            if len(groups) >= 2:
-                chosen = _interleave(chosen, groups, self.passages)
+        if len(groups) >= 2:
+            chosen = _interleave(chosen, groups, self.passages)
         return chosen[:k]
 
 
-def _jaccard(a: set, b: set) -> float:
-    return len(a & b) / len(a | b) if a and b else 0.0
+NEAR_DUPLICATE = 0.6  # Jaccard of word 3-shingles above which a passage repeats one already chosen
+
+
+def _near_duplicate(a: set, b: set) -> bool:
+    """Jaccard(a, b) > NEAR_DUPLICATE, without building the union; sets whose sizes differ too much
+    cannot reach it (Jaccard <= min/max), so most pairs cost one comparison."""
+    if not a or not b:
+        return False
+    small, large = (a, b) if len(a) <= len(b) else (b, a)
+    if len(small) <= NEAR_DUPLICATE * len(large):
+        return False
+    common = len(small & large)
+    return common > NEAR_DUPLICATE * (len(a) + len(b) - common)
 
 
 def _interleave(chosen: list[str], groups: list[set[str]], passages: dict[str, Passage]) -> list[str]:

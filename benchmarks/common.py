@@ -36,9 +36,9 @@ def retrieve(assistant: Any, question: str, k: int = HIT_K) -> list[Any]:
     from assistant.answer import RETRIEVE_K
 
     analysis = assistant.analyzer.analyze(question)
-    vector = assistant.retriever.embedder.embed_query(analysis.retrieval_text)
+    vector = assistant.retriever.embedder.embed_query(analysis.dense_text)
     passages = assistant.retriever.search(analysis.retrieval_text, analysis, k=max(k, RETRIEVE_K), vector=vector)
-    passages = assistant._add_per_place(passages, analysis, None)
+    passages = assistant._add_per_place(passages, analysis, None, vector)
     assistant._boost_named_sources(passages, analysis)
     return passages[:k]
 

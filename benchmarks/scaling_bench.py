@@ -208,7 +208,7 @@ def measure(data_dir: Path, passes: int = 3, limit: int | None = None, paged: bo
         analysis, ms = timed(lambda: assistant.analyzer.analyze(item["question"]))  # noqa: B023
         parts["analysis"].append(ms)
         text = analysis.retrieval_text
-        vector, ms = timed(lambda: retriever.embedder.embed_query(text))  # noqa: B023
+        vector, ms = timed(lambda: retriever.embedder.embed_query(analysis.dense_text))  # noqa: B023
         parts["embed"].append(ms)
         _, dense_ms = timed(lambda: retriever.dense(text, None, vector=vector))  # noqa: B023
         _, bm25_ms = timed(lambda: retriever.lexical(text, None))  # noqa: B023
@@ -217,7 +217,7 @@ def measure(data_dir: Path, passes: int = 3, limit: int | None = None, paged: bo
         parts["bm25"].append(bm25_ms)
         parts["search"].append(search_ms)
         parts["fusion_python"].append(max(0.0, search_ms - dense_ms - bm25_ms))
-        _, ms = timed(lambda: assistant._boost_named_sources(assistant._add_per_place(found, analysis, None), analysis))  # noqa: B023
+        _, ms = timed(lambda: assistant._boost_named_sources(assistant._add_per_place(found, analysis, None, vector), analysis))  # noqa: B023
         parts["per_place_and_boosts"].append(ms)
     return {
         "chunks": len(retriever.passages), "questions": len(items), "passes": passes,
