@@ -27,7 +27,7 @@ def retriever(assistant: Assistant) -> HybridRetriever:
     return assistant.retriever
 
 
-def _where(retriever: HybridRetriever, vector, allowed: set[str], n: int) -> list[str]:  # noqa: ANN001
+def _where(retriever: HybridRetriever, vector, allowed: set[str], n: int) -> list[str]:
     return retriever._nearest(vector, n, {"source_id": {"$in": sorted(allowed)}})
 
 
@@ -66,7 +66,7 @@ def test_filtered_dense_falls_back_to_where_when_pool_too_small(
     calls: list[dict | None] = []
     nearest = retriever._nearest
 
-    def spy(vec, count, where=None):  # noqa: ANN001, ANN202
+    def spy(vec, count, where=None):
         calls.append(where)
         return nearest(vec, count, where)
 
