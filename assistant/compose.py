@@ -22,6 +22,7 @@ from ingest.sentences import split_passage
 
 NUMBER = re.compile(r"(?<![\w.,])[-+]?\d+(?:[.,]\d+)*(?:\s?%)?")
 URL = re.compile(r"https?://\S+|www\.\S+")
+WORD = re.compile(r"[^\W\d_]+")
 TERMINAL = (".", "!", "?", ":", ";", ")", "’", "'", '"', "”")
 MAX_SENTENCES = 7
 MAX_CHARS = 1300
@@ -135,7 +136,7 @@ def idf_table(documents: list[str]) -> tuple[dict[str, float], Counter[str]]:
     words: Counter[str] = Counter()
     for text in documents:
         df.update(set(tokenize(text)))
-        words.update(w.lower() for w in re.findall(r"[^\W\d_]+", text))
+        words.update(map(str.lower, WORD.findall(text)))
     n = max(1, len(documents))
     return {term: math.log(1 + (n - count + 0.5) / (count + 0.5)) for term, count in df.items()}, words
 

@@ -29,7 +29,12 @@ def _stemmer() -> Stemmer.Stemmer:
 def _fold(text: str) -> str:
     """Lower case without diacritics, so 'financiële' and 'financiele' meet."""
     decomposed = unicodedata.normalize("NFKD", APOSTROPHE.sub("", APOSTROPHE_S.sub("", text.lower())))
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    if decomposed.isascii():
+        return decomposed
+    # Delete the combining marks in one C-level pass (a per-character generator made this 80% of
+    # the assistant's start-up: IDF over every passage at load).
+    marks = {ord(ch): None for ch in set(decomposed) if unicodedata.combining(ch)}
+    return decomposed.translate(marks) if marks else decomposed
 
 
 def tokenize(text: str) -> list[str]:
