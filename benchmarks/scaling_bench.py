@@ -142,16 +142,6 @@ def build(source_data: Path, factor: int, out_data: Path, seed: int = SEED) -> d
     LexicalIndex.build(all_ids, all_docs).save(gen_root / "bm25")
     bm25_s = time.perf_counter() - t0
 
-    # The read the assistant does at load (`IndexHandle.all_chunks`: the whole collection in one
-    # `get()`), tried here so that a failure does not pollute the memory of the measuring process.
-    t0 = time.perf_counter()
-    try:
-        collection.get(include=["documents", "metadatas"])
-        whole_read_error = None
-    except Exception as exc:  # noqa: BLE001  (chromadb InternalError: reported)
-        whole_read_error = f"{type(exc).__name__}: {exc}"
-    whole_read_s = time.perf_counter() - t0
-
     # Everything else of the real generation as it is (manifest, the real chunks' sentence vectors,
     # extracted figures, ...): synthetic chunks add only to Chroma and BM25.
     for part in real_gen.root.iterdir():
@@ -166,24 +156,19 @@ def build(source_data: Path, factor: int, out_data: Path, seed: int = SEED) -> d
         "build_s": {"generate": round(generated_s, 1), "chroma_add": round(chroma_s, 1), "bm25": round(bm25_s, 1),
                     "total": round(time.perf_counter() - started, 1)},
         "index_mb": _dir_mb(gen_root),
-        "whole_read": {"error": whole_read_error, "seconds": round(whole_read_s, 1)},
         "vector_check": {"real_chunks": len(agreement),
                          "cos_chunk_vs_mean_of_its_sentences_p10": round(float(np.percentile(agreement, 10)), 3),
                          "p50": round(float(np.percentile(agreement, 50)), 3)},
     }
 
 
-def measure(data_dir: Path, passes: int = 3, limit: int | None = None, paged: bool = False) -> dict[str, Any]:
+def measure(data_dir: Path, passes: int = 3, limit: int | None = None) -> dict[str, Any]:
     """Load the index with the real Assistant in this (fresh) process and time retrieval."""
     from assistant.answer import RETRIEVE_K, get_assistant
     from ingest.settings import Settings
 
     mem_start = memory_mb()
     settings = Settings(data_dir=data_dir, corpus_dir=REPO / "corpus", _env_file=None)
-    if paged:
-        # `IndexHandle.all_chunks` reads the whole collection in one `get()`, which Chroma refuses past
-        # ~32k chunks (the build reports the error): measured with that read paged, the fix proposed.
-        _page_all_chunks()
     assistant, load_ms = timed(lambda: get_assistant(settings))
     mem_loaded = memory_mb()
     items = dev_items(limit=limit)
@@ -221,29 +206,13 @@ def measure(data_dir: Path, passes: int = 3, limit: int | None = None, paged: bo
         parts["per_place_and_boosts"].append(ms)
     return {
         "chunks": len(retriever.passages), "questions": len(items), "passes": passes,
-        "load_s": round(load_ms / 1000, 2), "paged_read": paged, "retrieval_ms": stats(latencies),
+        "load_s": round(load_ms / 1000, 2), "retrieval_ms": stats(latencies),
         "retrieval_ms_by_type": {k: stats(v) for k, v in by_kind.items() if v},
         "parts_ms": {k: stats(v) for k, v in parts.items()},
         "synthetic_share_of_top5": round(synthetic_in_top5 / (5 * len(items)), 3),
         "memory": {"before_load": mem_start, "loaded": mem_loaded, "serving": mem_served},
         "loadavg": loadavg(),
     }
-
-
-def _page_all_chunks(page: int = 5000) -> None:
-    """Make `IndexHandle.all_chunks` read the collection in pages (this benchmark process only)."""
-    from ingest.store import IndexHandle
-
-    def all_chunks(self: IndexHandle) -> list[dict]:
-        if not self._chunk_cache:
-            total = self.collection.count()
-            for offset in range(0, total, page):
-                got = self.collection.get(include=["documents", "metadatas"], limit=page, offset=offset)
-                for chunk_id, document, metadata in zip(got["ids"], got["documents"], got["metadatas"], strict=True):
-                    self._chunk_cache[chunk_id] = {"id": chunk_id, "document": document, "metadata": metadata}
-        return list(self._chunk_cache.values())
-
-    IndexHandle.all_chunks = all_chunks  # type: ignore[method-assign]
 
 
 def _child(args: list[str], timeout: int = 1800) -> dict[str, Any]:
@@ -260,8 +229,7 @@ def run(source_data: Path, factors: tuple[int, ...] = (1, 10, 100), passes: int 
         work = Path(tempfile.mkdtemp(prefix=f"mw-scaling-{factor}x-"))
         try:
             built = _child(["build", str(source_data), str(factor), str(work / "data")])
-            paged = ["--paged"] if built["whole_read"]["error"] else []
-            measured = _child(["measure", str(work / "data"), str(passes), str(limit or 0), *paged])
+            measured = _child(["measure", str(work / "data"), str(passes), str(limit or 0)])
             rows.append({**built, **measured})
         finally:
             shutil.rmtree(work, ignore_errors=True)
@@ -296,16 +264,11 @@ def markdown(result: dict[str, Any]) -> str:
         cell = lambda k: f"{p[k]['p50']:.1f} / {p[k]['p95']:.1f}"
         lines.append(f"| {r['factor']}× | {cell('analysis')} | {cell('embed')} | {cell('chroma_n60')} | {cell('bm25')} | "
                      f"{cell('fusion_python')} | {cell('per_place_and_boosts')} |")
-    lines += ["", "Retrieval p50 / p95 ms by question type (comparisons also search each compared place's sources, "
-              "with a Chroma `where` filter on source_id):", ""]
+    lines += ["", "Retrieval p50 / p95 ms by question type (comparisons also search each compared place's sources: "
+              "unfiltered dense neighbours filtered by source in Python, a Chroma `where` query when they cannot fill 60):", ""]
     for r in rows:
         kinds = r.get("retrieval_ms_by_type", {})
         lines.append(f"- {r['factor']}×: " + "; ".join(f"{k} ({v['n']}) {v['p50']:.1f} / {v['p95']:.1f}" for k, v in kinds.items()))
-    for r in rows:
-        if r["whole_read"]["error"]:
-            lines.append(f"- **{r['factor']}×: the assistant cannot load this index as shipped**: `IndexHandle.all_chunks` reads the "
-                         f"collection in one `get()`, and Chroma answers `{r['whole_read']['error'][:160]}`; measured with that read "
-                         "paged (5,000 per `get`) in the benchmark process only.")
     check = rows[0]["vector_check"]
     target = result["target"]
     lines += [
@@ -332,12 +295,11 @@ def main(argv: list[str] | None = None) -> None:
     m.add_argument("data_dir", type=Path)
     m.add_argument("passes", type=int)
     m.add_argument("limit", type=int)
-    m.add_argument("--paged", action="store_true", help="page IndexHandle.all_chunks (needed past ~32k chunks)")
     args = parser.parse_args(argv)
     if args.cmd == "build":
         out = build(args.source_data, args.factor, args.out_data)
     else:
-        out = measure(args.data_dir, args.passes, args.limit or None, args.paged)
+        out = measure(args.data_dir, args.passes, args.limit or None)
     print(json.dumps(out))
 
 
