@@ -55,45 +55,98 @@ class Decision:
     reason: str = ""
 
 
+@dataclass(frozen=True)
+class Loaded:
+    """Everything the assistant derives from one index generation. Replaced as a whole when a new
+    generation is published, so a question never mixes two generations."""
+
+    generation: str
+    entries: dict[str, SourceEntry]
+    analyzer: QuestionAnalyzer
+    retriever: HybridRetriever
+    idf: dict[str, float]
+    quality: SentenceQuality
+    corpus_years: frozenset[int]
+    areas: dict[str, frozenset[str]]
+    source_meta: dict[str, str]
+
+
+def load_generation(settings: Settings) -> Loaded:
+    registry = load_registry(settings.registry_path)
+    handle = open_index(settings.index_dir, settings.chroma_url)
+    embedder = get_embedder(settings.embedding, settings.embedding_threads)
+    indexed = set(handle.manifest.sources)
+    entries = {e.id: e for e in registry.sources if e.id in indexed}
+    region_sources: dict[str, set[str]] = {}
+    for entry in entries.values():
+        for name in [*entry.regions, *entry.municipalities, *entry.provinces]:
+            region_sources.setdefault(name, set()).add(entry.id)
+    retriever = HybridRetriever(handle, embedder, region_sources)
+    texts = [p.text for p in retriever.passages.values()]
+    idf, vocabulary = idf_table(texts)
+    loaded = Loaded(
+        generation=handle.generation.name,
+        entries=entries,
+        analyzer=QuestionAnalyzer(list(entries.values())),
+        retriever=retriever,
+        idf=idf,
+        quality=SentenceQuality(vocabulary),
+        corpus_years=frozenset(int(y) for text in texts for y in re.findall(r"\b(19[5-9]\d|20\d\d)\b", text)),
+        areas={e.id: frozenset([*e.regions, *e.provinces]) for e in entries.values()},
+        # The registry's reference period is shown with the source name ("cijfers tot en met het
+        # tweede kwartaal (juni) van 2025"): approved metadata the audit may trace numbers to.
+        source_meta={e.id: f"{e.title} {e.edition} {e.period}" for e in entries.values()},
+    )
+    log.info("assistant ready on generation %s (%d passages)", loaded.generation, len(texts))
+    return loaded
+
+
 class Assistant:
     """Loads the index, embedder and registry once; answers many questions (thread-safe reads)."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self._lock = threading.Lock()
-        self._generation = ""
-        self._load()
+        self._reload_lock = threading.Lock()
+        self._pinned = threading.local()  # the generation a question in this thread started on
+        self._failed_generation = ""
+        self._loaded = load_generation(settings)
 
-    def _load(self) -> None:
-        registry = load_registry(self.settings.registry_path)
-        handle = open_index(self.settings.index_dir, self.settings.chroma_url)
-        embedder = get_embedder(self.settings.embedding, self.settings.embedding_threads)
-        indexed = set(handle.manifest.sources)
-        self.entries: dict[str, SourceEntry] = {e.id: e for e in registry.sources if e.id in indexed}
-        region_sources: dict[str, set[str]] = {}
-        for entry in self.entries.values():
-            for name in [*entry.regions, *entry.municipalities, *entry.provinces]:
-                region_sources.setdefault(name, set()).add(entry.id)
-        self.analyzer = QuestionAnalyzer(list(self.entries.values()))
-        self.retriever = HybridRetriever(handle, embedder, region_sources)
-        texts = [p.text for p in self.retriever.passages.values()]
-        self.idf, vocabulary = idf_table(texts)
-        self.quality = SentenceQuality(vocabulary)
-        self.corpus_years = {int(y) for text in texts for y in re.findall(r"\b(19[5-9]\d|20\d\d)\b", text)}
-        # The registry's reference period is shown with the source name ("cijfers tot en met het
-        # tweede kwartaal (juni) van 2025"): approved metadata the audit may trace numbers to.
-        self.areas = {e.id: frozenset([*e.regions, *e.provinces]) for e in self.entries.values()}
-        self.source_meta = {e.id: f"{e.title} {e.edition} {e.period}" for e in self.entries.values()}
-        self._generation = handle.generation.name
-        log.info("assistant ready on generation %s (%d passages)", self._generation, len(texts))
+    # Read access to the generation in use: the one pinned by the question this thread is answering,
+    # else the newest loaded.
+    @property
+    def state(self) -> Loaded:
+        return getattr(self._pinned, "state", None) or self._loaded
+
+    entries = property(lambda self: self.state.entries)
+    analyzer = property(lambda self: self.state.analyzer)
+    retriever = property(lambda self: self.state.retriever)
+    idf = property(lambda self: self.state.idf)
+    quality = property(lambda self: self.state.quality)
+    corpus_years = property(lambda self: self.state.corpus_years)
+    areas = property(lambda self: self.state.areas)
+    source_meta = property(lambda self: self.state.source_meta)
 
     def refresh(self) -> None:
-        """Follow a new index generation published by an ingest (cheap check per question)."""
+        """Follow a new index generation published by an ingest (cheap check per question).
+
+        Questions wait for the load: once an ingest is published (a withdrawal, say), no answer
+        comes from the generation before it. The new generation replaces the old one in a single
+        assignment, and a question that started earlier finishes on the generation it started on.
+        A generation that fails to load is logged and skipped until another is published; the
+        current one keeps serving."""
         generation = current_generation(self.settings.index_dir)
-        if generation is not None and generation.name != self._generation:
-            with self._lock:
-                if generation.name != self._generation:
-                    self._load()
+        if generation is None or generation.name in (self._loaded.generation, self._failed_generation):
+            return
+        with self._reload_lock:
+            latest = current_generation(self.settings.index_dir)
+            if latest is None or latest.name in (self._loaded.generation, self._failed_generation):
+                return  # loaded (or failed) while this thread waited
+            try:
+                self._loaded = load_generation(self.settings)
+            except Exception:
+                self._failed_generation = latest.name
+                log.exception("could not load index generation %s; still answering from %s",
+                              latest.name, self._loaded.generation)
 
     # -- answering -----------------------------------------------------------------------------
 
@@ -111,6 +164,16 @@ class Assistant:
         if len(question) > MAX_QUESTION_CHARS:
             raise ValueError(f"de vraag is te lang (meer dan {MAX_QUESTION_CHARS} tekens)")
         self.refresh()
+        self._pinned.state = self._loaded
+        try:
+            return self._answer(question, history, filters, request_id, started)
+        finally:
+            self._pinned.state = None
+
+    def _answer(
+        self, question: str, history: list[HistoryTurn] | None, filters: Filters | None, request_id: str | None,
+        started: float,
+    ) -> Answer:
         analysis = self.analyzer.analyze(question, history)
         early = self._refuse_before_retrieval(analysis)
         if early.refuse:
