@@ -15,11 +15,12 @@ from ingest.settings import Settings
 
 EVALS = Path(__file__).resolve().parent.parent / "evals"
 
+# Quality only: latency is reported by `marktwijzer eval` and measured in benchmarks/, never asserted here.
 GATES = {
-    "dev.jsonl": {"hit@5": 0.90, "facts_all": 0.68, "refusal_accuracy": 0.85, "false_refusals_max": 0.04,
-                  "untraceable_answers_max": 0, "latency_ms_p95_max": 1000},
+    "dev.jsonl": {"hit@5": 0.92, "facts_all": 0.70, "refusal_accuracy": 0.85, "false_refusals_max": 0.04,
+                  "untraceable_answers_max": 0},
     "own.jsonl": {"hit@5": 0.82, "facts_all": 0.50, "refusal_accuracy": 0.90, "false_refusals_max": 0.09,
-                  "untraceable_answers_max": 0, "latency_ms_p95_max": 1000},
+                  "untraceable_answers_max": 0},
 }
 
 
