@@ -18,7 +18,7 @@ from assistant.compose import (
     SentenceQuality,
     Unit,
     coverage,
-    idf_table,
+    idf_from,
     score_units,
     select_units,
     split_units,
@@ -27,6 +27,7 @@ from assistant.question import Intent, QuestionAnalysis, QuestionAnalyzer
 from assistant.retrieve import Filters, HybridRetriever, Passage
 from assistant.calculate import compute
 from assistant.types import Answer, Citation, Figure, HistoryTurn
+from ingest import terms
 from ingest.embed import get_embedder
 from ingest.registry import SourceEntry, load_registry
 from ingest.settings import Settings
@@ -82,8 +83,9 @@ def load_generation(settings: Settings) -> Loaded:
         for name in [*entry.regions, *entry.municipalities, *entry.provinces]:
             region_sources.setdefault(name, set()).add(entry.id)
     retriever = HybridRetriever(handle, embedder, region_sources)
-    texts = [p.text for p in retriever.passages.values()]
-    idf, vocabulary = idf_table(texts)
+    # A generation from before terms.json gets its statistics computed here (seconds at 10,000s of passages).
+    stats = terms.load(handle.generation.root) or terms.compute(p.text for p in retriever.passages.values())
+    idf, vocabulary = idf_from(stats)
     loaded = Loaded(
         generation=handle.generation.name,
         entries=entries,
@@ -91,13 +93,13 @@ def load_generation(settings: Settings) -> Loaded:
         retriever=retriever,
         idf=idf,
         quality=SentenceQuality(vocabulary),
-        corpus_years=frozenset(int(y) for text in texts for y in re.findall(r"\b(19[5-9]\d|20\d\d)\b", text)),
+        corpus_years=frozenset(stats.years),
         areas={e.id: frozenset([*e.regions, *e.provinces]) for e in entries.values()},
         # The registry's reference period is shown with the source name ("cijfers tot en met het
         # tweede kwartaal (juni) van 2025"): approved metadata the audit may trace numbers to.
         source_meta={e.id: f"{e.title} {e.edition} {e.period}" for e in entries.values()},
     )
-    log.info("assistant ready on generation %s (%d passages)", loaded.generation, len(texts))
+    log.info("assistant ready on generation %s (%d passages)", loaded.generation, stats.passages)
     return loaded
 
 

@@ -17,12 +17,12 @@ import numpy as np
 
 from assistant.question import Intent, QuestionAnalysis
 from assistant.retrieve import Passage
+from ingest import terms
 from ingest.lexical import tokenize
 from ingest.sentences import split_passage
 
 NUMBER = re.compile(r"(?<![\w.,])[-+]?\d+(?:[.,]\d+)*(?:\s?%)?")
 URL = re.compile(r"https?://\S+|www\.\S+")
-WORD = re.compile(r"[^\W\d_]+")
 TERMINAL = (".", "!", "?", ":", ";", ")", "’", "'", '"', "”")
 MAX_SENTENCES = 7
 MAX_CHARS = 1300
@@ -130,15 +130,12 @@ class SentenceQuality:
 COMMON_SHORT = {"ook", "nog", "wel", "niet", "meer", "veel", "zich", "deze", "dit", "dat", "die", "naar", "voor", "maar", "want", "omdat"}
 
 
-def idf_table(documents: list[str]) -> tuple[dict[str, float], Counter[str]]:
-    """IDF per stemmed term over the passages, and raw word counts for the quality check."""
-    df: Counter[str] = Counter()
-    words: Counter[str] = Counter()
-    for text in documents:
-        df.update(set(tokenize(text)))
-        words.update(map(str.lower, WORD.findall(text)))
-    n = max(1, len(documents))
-    return {term: math.log(1 + (n - count + 0.5) / (count + 0.5)) for term, count in df.items()}, words
+def idf_from(stats: terms.TermStats) -> tuple[dict[str, float], Counter[str]]:
+    """IDF per stemmed term over the passages, and raw word counts for the quality check, from the
+    generation's term statistics (`ingest/terms.py`)."""
+    n = max(1, stats.passages)
+    idf = {term: math.log(1 + (n - count + 0.5) / (count + 0.5)) for term, count in stats.document_frequency.items()}
+    return idf, Counter(stats.words)
 
 
 def _number_near_term(text: str, terms: list[str]) -> bool:
