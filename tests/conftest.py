@@ -15,6 +15,7 @@ import pytest
 
 from ingest.models import IngestReport
 from ingest.pipeline import PIPELINE_VERSION, run_ingest
+from ingest.registry import SourceEntry, SourceStatus, SourceType, load_registry, save_registry
 from ingest.settings import Settings
 
 REPO = Path(__file__).resolve().parent.parent
@@ -73,3 +74,15 @@ def index_copy(built_index: tuple[Settings, IngestReport], tmp_path: Path) -> Ca
         return make_settings(tmp_path, tmp_path / "corpus")
 
     return copy
+
+
+def add_factsheet(settings: Settings, source_id: str, body: str, regions: list[str]) -> SourceEntry:
+    """Put a small approved text factsheet into the corpus and registry (the next ingest adds it)."""
+    title = source_id.replace("-", " ").capitalize()
+    (settings.corpus_dir / f"{source_id}.txt").write_text(f"{title}\n\n{body}\n", encoding="utf-8")
+    entry = SourceEntry(
+        id=source_id, title=title, publisher="Test", edition="1", published=2025, type=SourceType.factsheet,
+        file=f"{source_id}.txt", status=SourceStatus.approved, regions=regions,
+    )
+    save_registry(load_registry(settings.registry_path).with_added(entry), settings.registry_path)
+    return entry

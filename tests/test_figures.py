@@ -21,7 +21,7 @@ from ingest.figures import (
 from ingest.lexical import tokenize
 from ingest.numbers import find_quantities
 
-from .conftest import SOURCE_IDS
+from .conftest import SOURCE_IDS, add_factsheet
 
 AMERSFOORT = "In Amersfoort wonen 16.600 werknemers tussen de 60 en 67 jaar, 10% van alle werknemers."
 FORECAST = (
@@ -288,26 +288,15 @@ def test_an_ingest_that_makes_a_new_generation_writes_figures_for_every_source(i
     MARKTWIJZER_TEST_REUSE_INDEX may predate figures.jsonl, and a no-change ingest keeps the serving
     generation as it is; figures are rebuilt from all stored chunks whenever a generation is made."""
     from ingest.pipeline import run_ingest
-    from ingest.registry import (
-        SourceEntry,
-        SourceStatus,
-        SourceType,
-        load_registry,
-        save_registry,
-    )
     from ingest.store import COLLECTION, borrowed_chroma, current_generation
 
     settings = index_copy()
-    (settings.corpus_dir / "factsheet-figuren.txt").write_text(
-        "Factsheet figuren\n\nIn het tweede kwartaal van 2025 staan in Groningen 4.321 vacatures open in de bouw. "
-        "Er werken 12.345 mensen in de zorg.\n",
-        encoding="utf-8",
+    entry = add_factsheet(
+        settings, "factsheet-figuren",
+        "In het tweede kwartaal van 2025 staan in Groningen 4.321 vacatures open in de bouw. "
+        "Er werken 12.345 mensen in de zorg.",
+        regions=["Amersfoort"],
     )
-    entry = SourceEntry(
-        id="factsheet-figuren", title="Factsheet figuren", publisher="Test", edition="1", published=2025,
-        type=SourceType.factsheet, file="factsheet-figuren.txt", status=SourceStatus.approved, regions=["Amersfoort"],
-    )
-    save_registry(load_registry(settings.registry_path).with_added(entry), settings.registry_path)
     report = run_ingest(settings)
     assert report.added == 1 and report.failed == []
 

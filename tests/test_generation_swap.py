@@ -16,11 +16,11 @@ from ingest.store import CURRENT_FILE, current_generation
 QUESTION = "Hoeveel vacatures stonden er eind tweede kwartaal 2025 open in regio Amersfoort?"
 
 
-def _publish_copy(settings: Settings, name: str) -> None:
-    """Publish a copy of the current generation under a new name (what an ingest would publish)."""
+def _publish_copy(settings: Settings, name: str, source: str | None = None) -> None:
+    """Publish a copy of a generation (default: the current one) under a new name, as an ingest would."""
     current = current_generation(settings.index_dir)
     assert current is not None
-    shutil.copytree(current.root, settings.index_dir / name)
+    shutil.copytree(settings.index_dir / source if source else current.root, settings.index_dir / name)
     (settings.index_dir / CURRENT_FILE).write_text(name + "\n", encoding="utf-8")
 
 
@@ -64,14 +64,9 @@ def test_a_broken_generation_leaves_the_current_one_serving(
     monkeypatch.setattr(answer_module, "load_generation", counting)
     assistant.ask(QUESTION)
     assert loads == 0  # the failed generation is not retried on every question
-    _publish_copy_from(settings, serving, "gen-99999999T000001-fixed")
+    _publish_copy(settings, "gen-99999999T000001-fixed", source=serving)
     assistant.ask(QUESTION)
     assert loads == 1 and assistant.state.generation == "gen-99999999T000001-fixed"
-
-
-def _publish_copy_from(settings: Settings, source: str, name: str) -> None:
-    shutil.copytree(settings.index_dir / source, settings.index_dir / name)
-    (settings.index_dir / CURRENT_FILE).write_text(name + "\n", encoding="utf-8")
 
 
 def test_a_question_finishes_on_the_generation_it_started_on(index_copy: Callable[[], Settings]) -> None:

@@ -14,9 +14,10 @@ from assistant.compose import idf_from
 from ingest import terms
 from ingest.lexical import tokenize
 from ingest.pipeline import run_ingest
-from ingest.registry import SourceEntry, SourceStatus, SourceType, load_registry, save_registry
 from ingest.settings import Settings
 from ingest.store import current_generation
+
+from .conftest import add_factsheet
 
 TEXTS = [
     "De vacatures in de zorg stijgen; vacatures blijven moeilijk vervulbaar.",
@@ -57,14 +58,7 @@ def test_ingest_writes_the_statistics_the_assistant_loads(index_copy: Callable[[
     loads it, and its IDF equals computing from the passages, which is what a generation without the
     file (built before it existed) still gets."""
     settings = index_copy()
-    (settings.corpus_dir / "factsheet-termen.txt").write_text(
-        "Factsheet termen\n\nIn Groningen zoeken werkgevers glaszetters en dakdekkers.\n", encoding="utf-8",
-    )
-    entry = SourceEntry(
-        id="factsheet-termen", title="Factsheet termen", publisher="Test", edition="1", published=2025,
-        type=SourceType.factsheet, file="factsheet-termen.txt", status=SourceStatus.approved, regions=["Groningen"],
-    )
-    save_registry(load_registry(settings.registry_path).with_added(entry), settings.registry_path)
+    add_factsheet(settings, "factsheet-termen", "In Groningen zoeken werkgevers glaszetters en dakdekkers.", ["Groningen"])
     report = run_ingest(settings)
     assert report.added == 1 and report.failed == []
     generation = current_generation(settings.index_dir)
