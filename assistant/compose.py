@@ -109,7 +109,8 @@ class SentenceQuality:
         words_needed, chars_needed = (2, 8) if kind == "bullet" else (4, 20)
         if kind == "heading" or len(text) < chars_needed or len(re.findall(r"[^\W\d_]{2,}", text)) < words_needed:
             return False
-        if re.search(r"[^\W\d_]{4,}\.\s+[a-z]", text) or re.match(r"^[A-Z]{3,}\s", text):
+        glued = [m for m in GLUED_START.finditer(text) if m.group(1).lower() not in ABBREVIATIONS]
+        if glued or re.match(r"^[A-Z]{3,}\s", text):
             return False  # a lost sentence start glued on, or a display heading run into the text
         body = text.lstrip("•").strip()
         if body[:1].islower() and kind != "bullet":
@@ -126,6 +127,10 @@ class SentenceQuality:
         unenumerated = re.sub(r"(?:^|\s)(?:\d{1,2}|[a-z])\)", " ", body)  # "1) ... 2) ..." is a list, not a lost "("
         return unenumerated.count("(") == unenumerated.count(")")
 
+
+GLUED_START = re.compile(r"([^\W\d_]{4,})\.\s+[a-z]")
+# "bijv. pensionering" is an abbreviation, not a sentence end followed by a lost sentence start.
+ABBREVIATIONS = frozenset({"bijv", "resp", "excl", "incl", "ongev", "nvdr", "sept", "febr"})  # 4+ letters, as matched
 
 COMMON_SHORT = {"ook", "nog", "wel", "niet", "meer", "veel", "zich", "deze", "dit", "dat", "die", "naar", "voor", "maar", "want", "omdat"}
 
