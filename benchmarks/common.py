@@ -4,6 +4,8 @@ runs, evidence hits, percentiles, process memory and machine load."""
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -91,3 +93,16 @@ def child_env(data_dir: Path | None = None) -> dict[str, str]:
         env["MARKTWIJZER_DATA_DIR"] = str(data_dir)
         env["MARKTWIJZER_CORPUS_DIR"] = str(REPO / "corpus")
     return env
+
+
+def stop_process_group(process: subprocess.Popen, grace: float = 20.0) -> None:
+    """Stop a server started with `start_new_session=True` and everything it started (an ingest child):
+    SIGTERM to its process group, SIGKILL after `grace` seconds. Nothing else is signalled."""
+    if process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)

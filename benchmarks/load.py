@@ -27,7 +27,6 @@ import os
 import platform
 import re
 import shutil
-import signal
 import socket
 import statistics
 import subprocess
@@ -41,6 +40,7 @@ from typing import Any
 
 import httpx
 
+from benchmarks.common import stop_process_group
 from ingest.settings import Settings
 
 REPO = Path(__file__).resolve().parent.parent
@@ -116,12 +116,7 @@ def _start_server(settings: Settings, workdir: Path, clients: int) -> tuple[subp
 
 
 def _stop_server(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
+    stop_process_group(process, grace=30)
 
 
 def _client(index: int, base: str, questions: list[str], shared: Shared) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -17,6 +16,7 @@ from typing import Any
 
 import httpx
 
+from benchmarks.common import stop_process_group
 from ingest.settings import Settings
 
 READER_KEY = "reader-key-0123456789abcdef"
@@ -57,13 +57,7 @@ class ApiServer:
         return self.log_path.read_text(errors="replace")
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)  # the server and its ingest child, nothing else
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=10)
+        stop_process_group(self.process)  # the server and its ingest child, nothing else
 
 
 def start_server(settings: Settings, workdir: Path, ready_timeout: float = 120.0, **extra_env: str) -> ApiServer:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -15,6 +14,7 @@ from pathlib import Path
 
 import httpx
 
+from benchmarks.common import stop_process_group
 from ingest.settings import Settings
 from ingest.store import current_generation, push_generation_to_server
 
@@ -57,13 +57,7 @@ def chroma_server(root: Path, ready_timeout: float = 60.0) -> Iterator[str]:
             time.sleep(0.2)
         yield url
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=10)
+        stop_process_group(process, grace=15)
 
 
 def server_mode_copy(settings: Settings, dest: Path, chroma_url: str, **overrides: object) -> Settings:

@@ -8,7 +8,6 @@ are written to benchmarks/results/screenshots/{chat,sources,evaluations}.png (gi
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -19,6 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from benchmarks.common import stop_process_group
 from ingest.models import IngestReport
 from ingest.settings import Settings
 
@@ -70,13 +70,7 @@ def ui_server(built_index: tuple[Settings, IngestReport], tmp_path_factory: pyte
             time.sleep(0.3)
         yield url
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)  # the UI server we started, nothing else
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=10)
+        stop_process_group(process)  # the UI server we started, nothing else
 
 
 def test_browser_chat_sources_and_evaluations(ui_server: str) -> None:

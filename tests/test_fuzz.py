@@ -9,7 +9,6 @@ import string
 import tempfile
 from pathlib import Path
 
-import pytest
 import tomli_w
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
