@@ -209,11 +209,29 @@ def score_units(
         unit.score = score
 
 
+def has_term(term: str, terms: frozenset[str]) -> bool:
+    """The stem, or a word of the same family: Dutch compounds and derivations share a long
+    prefix ('deeltijder' / 'deeltijdwerker', 'vacatur' / 'vacaturegraad')."""
+    if term in terms:
+        return True
+    if len(term) < 5 or term[0].isdigit():
+        return False
+    for other in terms:
+        shortest = min(len(term), len(other))
+        if shortest >= 5 and other[:5] == term[:5]:
+            common = 5
+            while common < shortest and other[common] == term[common]:
+                common += 1
+            if common >= max(5, 0.75 * shortest):
+                return True
+    return False
+
+
 def coverage(unit: Unit, analysis: QuestionAnalysis, idf: dict[str, float]) -> float:
     """Share of the question's topic weight a unit carries; words the corpus never uses weigh most."""
     unknown = max(idf.values(), default=1.0)
     total = sum(idf.get(t, unknown) for t in analysis.terms) or 1.0
-    return sum(idf.get(t, unknown) for t in analysis.terms if t in unit.terms) / total
+    return sum(idf.get(t, unknown) for t in analysis.terms if has_term(t, unit.terms)) / total
 
 
 def _near_duplicate(a: Unit, b: Unit) -> bool:
@@ -254,6 +272,36 @@ def select_units(
         passages_used.add(pid)
         size += len(unit.text)
     chosen = _with_neighbours(chosen, usable, best, follow=EXPLAIN_FOLLOW if analysis.intent in EXPLAINING else 1)
+    if analysis.intent is Intent.comparison:
+        chosen = _cover_places(chosen, ranked, analysis)
+        chosen = _cover_sides(chosen, ranked, analysis)
+    chosen = _with_antecedents(chosen, usable)
+    return _with_lists(chosen, units, quality)
+
+
+def select_short(
+    units: list[Unit], candidates: list[Unit], analysis: QuestionAnalysis, quality: SentenceQuality,
+    params: dict[str, float],
+) -> list[Unit]:
+    """The lead sentence (highest learned score), then at most `max_extra` more that score at least
+    `extra_ratio` of it within `max_words`; compared places and sides each represented; an
+    anaphoric sentence brings its antecedent, a list lead-in its items. The settings are chosen on
+    training folds (assistant/learn.py) and shipped with the ranker."""
+    usable = [u for u in units if quality.usable(u) or (u.kind in ("caption", "source_line") and _asks_for(u, analysis))]
+    ranked = sorted(usable, key=lambda u: -u.score)
+    if not ranked:
+        return []
+    lead = ranked[0]
+    chosen = [lead]
+    words = len(lead.text.split())
+    max_extra, ratio, max_words = int(params["max_extra"]), params["extra_ratio"], params["max_words"]
+    for unit in ranked[1:]:
+        if len(chosen) > max_extra or unit.score < ratio * lead.score:
+            break
+        if any(_near_duplicate(unit, other) for other in chosen) or words + len(unit.text.split()) > max_words:
+            continue
+        chosen.append(unit)
+        words += len(unit.text.split())
     if analysis.intent is Intent.comparison:
         chosen = _cover_places(chosen, ranked, analysis)
         chosen = _cover_sides(chosen, ranked, analysis)

@@ -26,6 +26,12 @@ REFUSE_PLACE = "De goedgekeurde bronnen gaan niet over de regio of gemeente waar
 REFUSE_NOT_FOUND = "Ik heb het antwoord op deze vraag niet gevonden in de goedgekeurde bronnen."
 REFUSE_NO_FIGURE = "De goedgekeurde bronnen noemen het cijfer waar je naar vraagt niet."
 CONFLICT_NOTE = "Let op: de bronnen geven hier verschillende cijfers; beide staan hierboven met hun eigen bron."
+MUNICIPALITY_IN_REGION = (
+    "{municipality}{via} hoort bij de arbeidsmarktregio {region}; de bronnen geven cijfers voor die hele "
+    "arbeidsmarktregio, niet voor de gemeente apart."
+)
+PLACE_NOT_COVERED_IN_REGION = "{place} hoort bij de arbeidsmarktregio {region}; daarover gaat geen van de goedgekeurde bronnen."
+REGION_NOT_COVERED = "Over de arbeidsmarktregio {region} gaat geen van de goedgekeurde bronnen."
 REFUSE_NO_TOPIC = "Ik begrijp de vraag niet goed genoeg om in de bronnen te zoeken. Kun je hem anders formuleren?"
 
 DIGITS = re.compile(r"\s*[^\s()]*\d[^\s()]*")
@@ -46,8 +52,11 @@ def coverage_summary(entries: Iterable[SourceEntry]) -> str:
     return "; ".join(parts)
 
 
-def refusal_text(reason: str, entries: Iterable[SourceEntry]) -> str:
-    return f"{reason} De goedgekeurde bronnen gaan over: {coverage_summary(entries)}."
+def refusal_text(reason: str, entries: Iterable[SourceEntry], context: str = "") -> str:
+    """The refusal, what about the question is not covered (`context`: e.g. the asked municipality's
+    arbeidsmarktregio), and what the approved sources do cover."""
+    context = f" {context.strip()}" if context.strip() else ""
+    return f"{reason}{context} De goedgekeurde bronnen gaan over: {coverage_summary(entries)}."
 
 
 def short_publisher(publisher: str) -> str:

@@ -11,9 +11,10 @@ from enum import Enum
 
 from pydantic import BaseModel, Field
 
-from assistant.places import LABOUR_MARKET_REGIONS, MUNICIPALITIES, PROVINCES
+from assistant.places import PROVINCES
 from assistant.types import HistoryTurn
 from ingest.lexical import tokenize
+from ingest.places import PlaceTable
 from ingest.registry import SourceEntry
 
 
@@ -65,6 +66,7 @@ OWN_FORECAST = re.compile(
     r"\bschat (?:jij|je)\b|\bwat wordt\b.*\bin 20[3-9]\d\b|\bhoe ziet\b.*\ber(?:\s\w+)? uit in 20\d\d",
     re.IGNORECASE,
 )
+MAX_CONTEXT_CHARS = 2000
 YEAR = re.compile(r"\b(19[5-9]\d|20[0-9]\d)\b")
 QUARTER = re.compile(r"\b(?:(eerste|tweede|derde|vierde)\s+kwartaal|[kq]([1-4]))\b", re.IGNORECASE)
 FOLLOW_UP = re.compile(r"^\s*(?:en|maar|ook)\b|^\s*(?:hoe zit (?:dat|het)|wat dan|idem)\b", re.IGNORECASE)
@@ -85,6 +87,8 @@ class Place(BaseModel):
     name: str
     kind: str  # "region", "province", "municipality"
     covered_by: list[str] = Field(default_factory=list, description="Source ids whose registry scope includes it.")
+    region: str = Field("", description="The arbeidsmarktregio (of a municipality: the one it belongs to).")
+    asked: str = Field("", description="The name as the question wrote it (a former municipality, say).")
 
 
 class QuestionAnalysis(BaseModel):
@@ -117,54 +121,73 @@ class QuestionAnalysis(BaseModel):
         return {source for place in self.places for source in place.covered_by}
 
 
-def _place_patterns(entries: list[SourceEntry]) -> list[tuple[re.Pattern[str], Place]]:
-    """Longest names first, so 'Midden-Groningen' wins over 'Groningen'."""
-    places: dict[tuple[str, str], set[str]] = {}
-    for name in LABOUR_MARKET_REGIONS:
-        places.setdefault((name, "region"), set())
-    for name in PROVINCES:
-        places.setdefault((name, "province"), set())
-    for name in MUNICIPALITIES:
-        places.setdefault((name, "municipality"), set())
-    for entry in entries:
-        for name in entry.regions:
-            places.setdefault((name, "region"), set()).add(entry.id)
-        for name in entry.provinces:
-            places.setdefault((name, "province"), set()).add(entry.id)
-        for name in entry.municipalities:
-            places.setdefault((name, "municipality"), set()).add(entry.id)
-    # A name that is both a region and a municipality (Amersfoort, Groningen) is covered by either.
-    by_name: dict[str, set[str]] = {}
-    for (name, _), sources in places.items():
-        by_name.setdefault(name.lower(), set()).update(sources)
-    patterns = []
-    for (name, kind), _ in sorted(places.items(), key=lambda item: -len(item[0][0])):
-        pattern = re.compile(r"(?<![\w-])" + re.escape(name).replace(r"\ ", r"\s+") + r"(?![\w-])", re.IGNORECASE)
-        patterns.append((pattern, Place(name=name, kind=kind, covered_by=sorted(by_name[name.lower()]))))
-    return patterns
+def _province_patterns(entries: list[SourceEntry]) -> list[tuple[re.Pattern[str], str]]:
+    names = sorted({*PROVINCES, *(p for e in entries for p in e.provinces)}, key=len, reverse=True)
+    return [
+        (re.compile(r"(?<![\w-])" + re.escape(name).replace(r"\ ", r"\s+") + r"(?![\w-])", re.IGNORECASE), name)
+        for name in names
+    ]
 
 
 class QuestionAnalyzer:
-    """Built once per registry (the place patterns); `analyze` is cheap."""
+    """Built once per registry and place table; `analyze` is cheap.
 
-    def __init__(self, entries: list[SourceEntry]) -> None:
-        self._places = _place_patterns(entries)
+    Places come from the official municipality -> arbeidsmarktregio table (`ingest/places.py`,
+    corpus/reference/): every current and former municipality and the 35 regions. A place is
+    covered by a source whose registry scope names it, its region or (for a municipality) its
+    arbeidsmarktregio; provinces come from the registry and the list of provinces."""
+
+    def __init__(self, entries: list[SourceEntry], table: PlaceTable | None = None) -> None:
+        self.table = table or PlaceTable.load()
+        self._provinces = _province_patterns(entries)
+        self._by_region: dict[str, set[str]] = {}
+        self._by_municipality: dict[str, set[str]] = {}
+        self._by_province: dict[str, set[str]] = {}
+        for entry in entries:
+            for name in entry.regions:
+                region = self.table.canonical_region(name) or name
+                self._by_region.setdefault(region.lower(), set()).add(entry.id)
+            for name in entry.municipalities:
+                self._by_municipality.setdefault(name.lower(), set()).add(entry.id)
+            for name in entry.provinces:
+                self._by_province.setdefault(name.lower(), set()).add(entry.id)
+
+    def _covering(self, region: str, municipality: str | None = None) -> set[str]:
+        sources = set(self._by_region.get(region.lower(), set()))
+        if municipality:
+            sources |= self._by_municipality.get(municipality.lower(), set())
+        return sources
 
     def find_places(self, text: str) -> list[Place]:
         """Places named in the text, in the order they are named."""
         found: dict[str, Place] = {}
         position: dict[str, int] = {}
-        masked = text
-        for pattern, place in self._places:
-            if match := pattern.search(masked):
-                position.setdefault(place.name.lower(), match.start())
-                key = place.name.lower()
-                if key in found:  # "Groningen" as region and province: merge coverage
-                    merged = sorted(set(found[key].covered_by) | set(place.covered_by))
-                    found[key] = found[key].model_copy(update={"covered_by": merged})
-                else:
-                    found[key] = place
-                masked = pattern.sub(lambda m: " " * len(m.group(0)), masked)
+
+        def add(place: Place, start: int) -> None:
+            key = place.name.lower()
+            position.setdefault(key, start)
+            if key in found:  # "Groningen" as municipality, region and province: merge coverage
+                old = found[key]
+                merged = sorted(set(old.covered_by) | set(place.covered_by))
+                kind = "region" if "region" in (old.kind, place.kind) else old.kind
+                found[key] = old.model_copy(update={"covered_by": merged, "kind": kind, "region": old.region or place.region})
+            else:
+                found[key] = place
+
+        for match in self.table.find(text):
+            if match.start > 0 and text[match.start - 1] in "-‐":
+                continue  # "Noord-Drenthe", "Oost-Groningen": part of an area, not the named place
+            if match.kind.value == "region":
+                add(Place(name=match.region, kind="region", region=match.region, asked=match.text,
+                          covered_by=sorted(self._covering(match.region))), match.start)
+            else:
+                name = match.municipality or match.text
+                add(Place(name=name, kind="municipality", region=match.region, asked=match.text,
+                          covered_by=sorted(self._covering(match.region, name))), match.start)
+        for pattern, name in self._provinces:
+            if m := pattern.search(text):
+                covered = self._by_province.get(name.lower(), set())
+                add(Place(name=name, kind="province", asked=m.group(0), covered_by=sorted(covered)), m.start())
         return sorted(found.values(), key=lambda place: position[place.name.lower()])
 
     def analyze(self, question: str, history: list[HistoryTurn] | None = None) -> QuestionAnalysis:
@@ -173,7 +196,8 @@ class QuestionAnalyzer:
         places = self.find_places(original)
         follow_up = False
         if history:
-            previous = history[-1].question
+            # Bounded: a history turn is context, never more text than one question may be.
+            previous = history[-1].question[:MAX_CONTEXT_CHARS]
             own_terms = [t for t in tokenize(_strip_places(original, places)) if len(t) > 2]
             if FOLLOW_UP.match(original) or len(own_terms) <= 2:
                 follow_up = True
@@ -229,7 +253,11 @@ GENERIC_TERMS = set(
         "hoeveel welke welk wat wie waar wanneer hoe waarom regio arbeidsmarktregio gemeente provincie "
         "volgens bron rapport magazine handreiking eigenlijk precies ongeveer noemt geeft zegt laat zien "
         "staan stonden stond er zijn was waren heeft hebben komen kunnen kan mag moet welke ook nog "
-        "graag vertel geef mij ik we jullie je u ivm i.v.m"
+        "graag vertel geef mij ik we jullie je u ivm i.v.m "
+        # Conversation words of a question (what the adviser wants to know, not what about):
+        "tussen klopt het tegenwoordig zo'n zo’n onze ons wij mijn hoor hoorde flink kunt kun aangeven "
+        "momenteel nu dit moment weet weten wil willen zeggen meegeven vertellen benieuwd vraag vragen "
+        "stel dat eens even ongeveer inmiddels zit zitten doen gaat gaan worden wordt werd"
     )
 )
 
@@ -264,5 +292,6 @@ def comparison_sides(text: str, terms: list[str]) -> list[str]:
 
 def _strip_places(text: str, places: list[Place]) -> str:
     for place in places:
-        text = re.sub(re.escape(place.name), " ", text, flags=re.IGNORECASE)
+        for name in {place.name, place.asked} - {""}:
+            text = re.sub(re.escape(name), " ", text, flags=re.IGNORECASE)
     return text

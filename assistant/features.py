@@ -1,0 +1,236 @@
+"""Features the learned models of the answer path read (`assistant/linear.py`).
+
+Unit features describe how well one sentence of a retrieved passage fits the question: topic
+coverage by IDF, the dense similarity of its own e5 vector, the retrieval rank and score of its
+passage, and agreement with what is asked (a number for a figure question, a percentage, the year,
+quarter and place). Question features describe whether the retrieved sentences answer at all.
+All features are computed from the question analysis and the index; none names a source or an
+item, so the models carry over to questions nobody has seen.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+import numpy as np
+
+from assistant.compose import has_term
+from assistant.question import Intent, QuestionAnalysis
+from ingest.lexical import tokenize
+
+NUMBER = re.compile(r"(?<![\w.,])[-+]?\d+(?:[.,]\d+)*(?:\s?%)?")
+YEARLESS_NUMBER = re.compile(r"(?<![\w.,])(?!(?:19|20)\d\d\b)\d+(?:[.,]\d+)*")
+QUARTER_WORDS = {1: "eerste kwartaal", 2: "tweede kwartaal", 3: "derde kwartaal", 4: "vierde kwartaal"}
+FIGURE_INTENTS = (Intent.figure, Intent.trend, Intent.comparison)
+EXPLAIN_INTENTS = (Intent.procedure, Intent.advice, Intent.definition, Intent.general)
+
+UNIT_FEATURES = [
+    "own_coverage",  # IDF share of the question's terms in the sentence
+    "section_coverage",  # ... in the passage's section path only
+    "passage_coverage",  # ... anywhere in the passage
+    "term_share",  # unweighted share of the question's terms in the sentence
+    "passage_score",  # fused retrieval score of the passage (0..1)
+    "passage_rank_inv",  # 1 / (1 + rank)
+    "dense_rank_inv",
+    "bm25_rank_inv",
+    "dense_raw",  # cosine of the sentence's e5 vector with the question's
+    "dense_scaled",  # the same, min-max over the candidates
+    "dense_best_in_passage",  # the sentence is its passage's closest to the question
+    "has_number",
+    "number_near_term",
+    "figure_x_number",
+    "figure_x_near",
+    "percent_match",
+    "year_match",
+    "year_miss",
+    "quarter_match",
+    "place_in_sentence",
+    "place_in_passage",
+    "source_covers_place",
+    "source_named",
+    "is_bullet",
+    "is_caption",
+    "lead_in",
+    "explain_x_bullet",
+    "explain_x_lead_in",
+    "first_in_passage",
+    "log_words",
+    "anaphoric",
+    # Relative to the other candidates of the same question (a ranker compares within a question):
+    "own_coverage_gap",  # own_coverage minus the best own_coverage of the question
+    "own_coverage_rank_inv",
+    "dense_gap",
+    "dense_rank_inv_q",
+    "term_share_gap",
+    "passage_score_rank_inv",
+]
+
+
+ANAPHORA = re.compile(r"^(?:Daarmee|Dit|Deze|Dat|Daardoor|Hierdoor|Hiermee|Daarnaast|Daarbij|Zij|Ze|Ook|Bovendien|Daarom|Toch)\b")
+
+
+def number_near_term(text: str, terms: list[str]) -> bool:
+    """'9.500 vacatures', 'vacatures: 9.500': a count stands next to what the question counts."""
+    words = re.findall(r"\d+(?:[.,]\d+)*%?|[^\W\d_]+", text)
+    stems = [(tokenize(w) or [""])[0] for w in words]
+    for i, word in enumerate(words):
+        if word[0].isdigit() and not re.fullmatch(r"(19|20)\d\d", word):
+            window = stems[max(0, i - 3) : i + 4]
+            if any(t in window for t in terms):
+                return True
+    return False
+
+
+def _inv(rank: int | None) -> float:
+    return 0.0 if rank is None else 1.0 / (1.0 + rank)
+
+
+def unit_matrix(units, analysis: QuestionAnalysis, idf: dict[str, float], query_vector, named: set[str]) -> np.ndarray:
+    """One row of UNIT_FEATURES per unit."""
+    unknown = max(idf.values(), default=1.0)
+    terms = analysis.terms
+    weight = {t: idf.get(t, unknown) for t in terms}
+    total = sum(weight.values()) or 1.0
+    places = [p.name.lower() for p in analysis.places]
+    place_sources = analysis.sources_for_places
+    years = [str(y) for y in analysis.years]
+    figure = analysis.intent in FIGURE_INTENTS
+    explain = analysis.intent in EXPLAIN_INTENTS
+    raw = [float(np.dot(u.vector, query_vector)) if (u.vector is not None and query_vector is not None) else None for u in units]
+    by_passage: dict[str, list[float]] = {}
+    for unit, value in zip(units, raw, strict=True):
+        if value is not None:
+            by_passage.setdefault(unit.passage.chunk_id, []).append(value)
+    raw = [
+        v if v is not None else (float(np.mean(by_passage[u.passage.chunk_id])) if u.passage.chunk_id in by_passage else 0.7)
+        for u, v in zip(units, raw, strict=True)
+    ]
+    low, high = (min(raw), max(raw)) if raw else (0.0, 1.0)
+    spread = (high - low) or 1.0
+    best_in = {cid: max(vals) for cid, vals in by_passage.items()}
+    context_terms: dict[str, tuple[frozenset[str], frozenset[str], str]] = {}
+    rows = []
+    for unit, similarity in zip(units, raw, strict=True):
+        passage = unit.passage
+        cid = passage.chunk_id
+        if cid not in context_terms:
+            context_terms[cid] = (
+                frozenset(tokenize(passage.section_path)), frozenset(tokenize(passage.text)),
+                f"{passage.section_path} {passage.text}".lower(),
+            )
+        section, whole, context = context_terms[cid]
+        present = [t for t in terms if has_term(t, unit.terms)]
+        own = sum(weight[t] for t in present) / total
+        text = unit.text
+        lowered = text.lower()
+        has_number = bool(YEARLESS_NUMBER.search(text))
+        near = has_number and number_near_term(text, terms)
+        bullet = unit.kind == "bullet"
+        lead_in = text.rstrip().endswith(":")
+        rows.append([
+            own,
+            sum(weight[t] for t in terms if t in section and t not in present) / total,
+            sum(weight[t] for t in terms if t in whole) / total,
+            (len(present) / len(terms)) if terms else 0.0,
+            passage.score,
+            _inv(unit.rank),
+            _inv(passage.ranks.get("dense")),
+            _inv(passage.ranks.get("bm25")),
+            similarity,
+            (similarity - low) / spread,
+            float(cid in best_in and abs(similarity - best_in[cid]) < 1e-9),
+            float(has_number),
+            float(near),
+            float(figure and has_number),
+            float(figure and near),
+            float(analysis.wants_percentage and ("%" in text or "procent" in lowered)),
+            float(bool(years) and any(y in text for y in years)),
+            float(bool(years) and not any(y in context for y in years)),
+            float(bool(analysis.quarters) and any(QUARTER_WORDS[q] in lowered for q in analysis.quarters)),
+            float(bool(places) and any(name in lowered for name in places)),
+            float(bool(places) and any(name in context for name in places)),
+            float(passage.source_id in place_sources),
+            float(passage.source_id in named),
+            float(bullet),
+            float(unit.kind in ("caption", "source_line")),
+            float(lead_in),
+            float(explain and bullet),
+            float(explain and lead_in),
+            float(unit.order == 0),
+            math.log1p(len(text.split())),
+            float(bool(ANAPHORA.match(text))),
+        ])
+    base = np.asarray(rows, dtype=float).reshape(len(units), len(UNIT_FEATURES) - 6)
+    return np.hstack([base, _relative(base)]) if len(units) else np.zeros((0, len(UNIT_FEATURES)))
+
+
+def _rank_inv(values: np.ndarray) -> np.ndarray:
+    order = np.argsort(-values, kind="stable")
+    ranks = np.empty(len(values))
+    ranks[order] = np.arange(len(values))
+    return 1.0 / (1.0 + ranks)
+
+
+def _relative(base: np.ndarray) -> np.ndarray:
+    col = {name: i for i, name in enumerate(UNIT_FEATURES)}
+    own, dense = base[:, col["own_coverage"]], base[:, col["dense_raw"]]
+    share, passage = base[:, col["term_share"]], base[:, col["passage_score"]]
+    return np.column_stack([
+        own - own.max(), _rank_inv(own), dense - dense.max(), _rank_inv(dense), share - share.max(), _rank_inv(passage),
+    ])
+
+
+QUESTION_FEATURES = [
+    "lead_p",  # the learned lead-sentence probability of the best sentence
+    "lead_logit",
+    "second_p",
+    "lead_own_coverage",
+    "best_own_coverage",  # best coverage among usable sentences
+    "best_passage_coverage",
+    "lead_dense_raw",
+    "top_passage_dense_inv",
+    "top_passage_bm25_inv",
+    "unknown_term_share",  # IDF weight of question terms the corpus never uses
+    "n_terms",
+    "figure_intent",
+    "figure_supported",  # some sentence carries a number with the asked topic, period and place
+    "explain_intent",
+    "places_asked",
+    "place_sources_in_top",
+    "years_asked",
+    "uncovered_place",  # a place no source's registry scope covers (only mentioned in passages)
+]
+
+
+def question_row(analysis: QuestionAnalysis, units, probs: np.ndarray, matrix: np.ndarray, idf: dict[str, float],
+                 figure_supported: bool) -> dict[str, float]:
+    f = {name: i for i, name in enumerate(UNIT_FEATURES)}
+    order = np.argsort(-probs) if len(probs) else np.array([], dtype=int)
+    lead = int(order[0]) if len(order) else None
+    terms = analysis.terms
+    unknown_weight = max(idf.values(), default=1.0)
+    total = sum(idf.get(t, unknown_weight) for t in terms) or 1.0
+    unknown = sum(unknown_weight for t in terms if t not in idf) / total
+    passages = {u.passage.chunk_id: u.passage for u in units}
+    top = min(passages.values(), key=lambda p: -p.score) if passages else None
+    return {
+        "lead_p": float(probs[lead]) if lead is not None else 0.0,
+        "lead_logit": float(np.log(max(probs[lead], 1e-6) / max(1 - probs[lead], 1e-6))) if lead is not None else -10.0,
+        "second_p": float(probs[order[1]]) if len(order) > 1 else 0.0,
+        "lead_own_coverage": float(matrix[lead, f["own_coverage"]]) if lead is not None else 0.0,
+        "best_own_coverage": float(matrix[:, f["own_coverage"]].max()) if len(units) else 0.0,
+        "best_passage_coverage": float(matrix[:, f["passage_coverage"]].max()) if len(units) else 0.0,
+        "lead_dense_raw": float(matrix[lead, f["dense_raw"]]) if lead is not None else 0.0,
+        "top_passage_dense_inv": _inv(top.ranks.get("dense")) if top else 0.0,
+        "top_passage_bm25_inv": _inv(top.ranks.get("bm25")) if top else 0.0,
+        "unknown_term_share": unknown,
+        "n_terms": float(len(terms)),
+        "figure_intent": float(analysis.intent in FIGURE_INTENTS),
+        "figure_supported": float(figure_supported),
+        "explain_intent": float(analysis.intent in EXPLAIN_INTENTS),
+        "places_asked": float(bool(analysis.places)),
+        "place_sources_in_top": float(bool(analysis.sources_for_places & {p.source_id for p in passages.values()})),
+        "years_asked": float(bool(analysis.years)),
+        "uncovered_place": float(any(not p.covered_by for p in analysis.places)),
+    }
