@@ -11,8 +11,10 @@ Stable interface (the API and the Streamlit UI both use it):
 
 Feedback refers to an answer id that was recorded before: `record_feedback` raises
 `UnknownAnswer` otherwise (so record every answer you show). Questions and feedback comments are
-scrubbed of personal data (BSN, e-mail, phone, IBAN; `assistant.scrub`) before they are stored;
-nothing unscrubbed ever reaches the database.
+scrubbed of personal data (BSN, e-mail, phone, IBAN, postcode, street address, birth date;
+`assistant.scrub`) before they are stored; nothing unscrubbed ever reaches the database. A failed
+insert raises `AuditError` (`DuplicateAnswer` for an id recorded already) whose text carries no
+question and no SQL parameters; callers do not show an answer they could not record.
 
 Schema changes are versioned migrations (`MIGRATIONS`, recorded in the `schema_version` table)
 applied in order on start-up; never edit a released migration, append a new one.
@@ -50,7 +52,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 
 from assistant.scrub import scrub
 from assistant.types import Answer
@@ -130,6 +132,15 @@ class UnknownAnswer(KeyError):
     """Feedback for an answer id that was never recorded."""
 
 
+class AuditError(RuntimeError):
+    """An audit record could not be written. The message names no question and no SQL parameters
+    (the database error is not chained: a logged traceback must not carry them either)."""
+
+
+class DuplicateAnswer(AuditError):
+    """An answer with this id is recorded already (two requests with the same new id at once)."""
+
+
 class AnswerRecord(BaseModel):
     id: str
     created_at: dt.datetime
@@ -172,9 +183,10 @@ def database_url(settings: Settings) -> str:
 
 def make_engine(url: str) -> Engine:
     """An engine with real transactions on SQLite too (pysqlite otherwise runs DDL outside them)."""
+    # hide_parameters: a database error's text must never carry the question (or any value) into a log.
     if not url.startswith("sqlite"):
-        return create_engine(url, pool_pre_ping=True)
-    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        return create_engine(url, pool_pre_ping=True, hide_parameters=True)
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, hide_parameters=True)
 
     @event.listens_for(engine, "connect")
     def _sqlite_connect(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
@@ -279,20 +291,25 @@ class AuditStore:
         if latency_ms is None:
             latency_ms = answer.timings_ms.get("total")
         cited = list(dict.fromkeys(c.source_id for c in answer.citations))
-        with self.engine.begin() as connection:
-            connection.execute(
-                insert(answers).values(
-                    id=answer.id,
-                    created_at=dt.datetime.now(dt.UTC),
-                    key_name=key_name[:100],
-                    channel=channel[:20],
-                    question=_storable(scrub(answer.question))[:MAX_QUESTION_CHARS],
-                    refused=answer.refused,
-                    cited_source_ids=json.dumps(cited),
-                    latency_ms=latency_ms,
-                    generator=answer.generator[:40],
+        try:
+            with self.engine.begin() as connection:
+                connection.execute(
+                    insert(answers).values(
+                        id=answer.id,
+                        created_at=dt.datetime.now(dt.UTC),
+                        key_name=key_name[:100],
+                        channel=channel[:20],
+                        question=_storable(scrub(answer.question))[:MAX_QUESTION_CHARS],
+                        refused=answer.refused,
+                        cited_source_ids=json.dumps(cited),
+                        latency_ms=latency_ms,
+                        generator=answer.generator[:40],
+                    )
                 )
-            )
+        except IntegrityError:
+            raise DuplicateAnswer(f"answer id {answer.id!r} is recorded already") from None
+        except SQLAlchemyError as exc:
+            raise AuditError(f"audit insert failed: {type(exc).__name__}") from None
         return answer.id
 
     def get_answer(self, answer_id: str) -> AnswerRecord | None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hmac
 import logging
+import threading
+import time
 from dataclasses import dataclass
 from enum import Enum
 
@@ -90,6 +92,56 @@ class KeyRing:
             if hmac.compare_digest(candidate, key.secret) and found is None:
                 found = Principal(key.name, key.role)
         return found
+
+
+def presented_keys(authorizations: list[str], x_api_keys: list[str]) -> tuple[list[str], bool]:
+    """Every key of every `Authorization: Bearer` and `X-API-Key` header (a repeated header is not
+    ignored), and whether some Authorization header is not a Bearer key (refused as a whole)."""
+    keys: list[str] = []
+    malformed = False
+    for authorization in authorizations:
+        scheme, _, value = authorization.strip().partition(" ")
+        if scheme.lower() == "bearer" and value.strip():
+            keys.append(value.strip())
+        else:
+            malformed = True
+    keys += [value.strip() for value in x_api_keys if value.strip()]
+    return keys, malformed
+
+
+class FailedKeyLimiter:
+    """Unknown keys per client address: `burst` failures at once, then `per_minute`; beyond that every
+    request of that client is refused (429) until the bucket refills. Valid keys cost nothing."""
+
+    def __init__(self, per_minute: float = 60.0, burst: int = 50, max_clients: int = 10_000) -> None:
+        self.rate = per_minute / 60.0
+        self.capacity = float(burst)
+        self.max_clients = max_clients
+        self._buckets: dict[str, tuple[float, float]] = {}
+        self._lock = threading.Lock()
+        self._warned: set[str] = set()  # one warning per blocked client, not one per request
+
+    def _tokens(self, client: str, now: float) -> float:
+        tokens, last = self._buckets.get(client, (self.capacity, now))
+        return min(self.capacity, tokens + (now - last) * self.rate)
+
+    def blocked(self, client: str) -> float:
+        """0 when the client may try a key, else the seconds until it may."""
+        now = time.monotonic()
+        with self._lock:
+            tokens = self._tokens(client, now)
+        return 0.0 if tokens >= 1.0 else (1.0 - tokens) / self.rate
+
+    def failed(self, client: str) -> None:
+        now = time.monotonic()
+        with self._lock:
+            if len(self._buckets) >= self.max_clients and client not in self._buckets:
+                self._buckets.clear()  # bounded memory; a flood of addresses only resets the counts
+                self._warned.clear()
+            self._buckets[client] = (max(0.0, self._tokens(client, now) - 1.0), now)
+            if client not in self._warned and self._tokens(client, now) < 1.0:
+                self._warned.add(client)
+                log.warning("too many unknown API keys from one client; refusing it for a while")
 
 
 def presented_key(authorization: str | None, x_api_key: str | None) -> str | None:

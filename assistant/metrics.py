@@ -77,7 +77,12 @@ class Metrics:
             "marktwijzer_ingest_jobs", "Finished ingest jobs by state.", ["state"], registry=self.registry,
         )
         self.in_flight = Gauge(
-            "marktwijzer_answers_in_flight", "Answers being computed or waiting.", registry=self.registry,
+            "marktwijzer_answers_in_flight",
+            "Answers being computed or waiting, until their worker has really stopped.", registry=self.registry,
+        )
+        self.cancelled = Counter(
+            "marktwijzer_answers_cancelled", "Answers stopped before they were done, by reason (timeout, disconnect).",
+            ["reason"], registry=self.registry,
         )
         self.registry.register(IndexCollector(index_dir))
 

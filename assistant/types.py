@@ -44,8 +44,20 @@ class Answer(BaseModel):
     audit_dropped: int = Field(0, description="Sentences the number audit removed before showing the answer.")
 
 
-class HistoryTurn(BaseModel):
-    """One earlier turn of the conversation (for follow-up questions)."""
+MAX_HISTORY_QUESTION_CHARS = 2000  # as long as a question may be
+MAX_HISTORY_ANSWER_CHARS = 8000  # answers are a few thousand characters at most
+MAX_HISTORY_TURNS = 20
+MAX_HISTORY_CHARS = 24_000  # all turns together: history is context, not a document
 
-    question: str
-    answer: str = ""
+
+class HistoryTurn(BaseModel):
+    """One earlier turn of the conversation (for follow-up questions). Bounded: every character of
+    history reaches question analysis, so an unbounded turn would let one caller occupy a core."""
+
+    question: str = Field(max_length=MAX_HISTORY_QUESTION_CHARS)
+    answer: str = Field("", max_length=MAX_HISTORY_ANSWER_CHARS)
+
+
+def history_chars(history: list[HistoryTurn] | None) -> int:
+    """Characters of all turns together (checked against MAX_HISTORY_CHARS)."""
+    return sum(len(turn.question) + len(turn.answer) for turn in history or [])

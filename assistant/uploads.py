@@ -1,39 +1,39 @@
-"""Source uploads and status changes for the API: validate everything first, then change the corpus.
+"""Source uploads and status changes for the API, the UI and the CLI: validate first, then change.
 
 A refused upload changes nothing: the file is checked (name, size, executable signatures, type
-sniffed from the content and matched against the extension, the loader actually reads it) and the
-metadata validated before a single byte is written to the corpus or the registry. The file is then
-written under `files/<id>.<ext>` (a name we make, never the client's path) and the registry saved
-atomically; a per-corpus lock file serialises registry changes between API workers and the CLI.
+sniffed from the content and matched against the extension, the loader actually reads it, in a
+limited child process: ingest.sandbox) and the metadata validated before a single byte is written to
+the corpus or the registry. The file is then written under `files/<id>.<ext>` (a name we make, never
+the client's path) and the registry saved, both inside `ingest.registry.change_registry`: the one
+locked path every registry change takes (API workers, UI, CLI), so no change is lost.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import fcntl
 import os
 import re
+import stat
 import tempfile
-import threading
 import unicodedata
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
 from pydantic import ValidationError
 
-from ingest.loaders import LOADERS, LoadError, sniff_kind
+from ingest.loaders import LoadError, LoadLimitExceeded, sniff_kind
 from ingest.registry import (
+    Registry,
+    RegistryBusy,
     RegistryError,
     SourceEntry,
     SourceStatus,
     SourceType,
-    load_registry,
-    save_registry,
+    change_registry,
     slugify,
 )
+from ingest.sandbox import parse_isolated
 from ingest.settings import Settings
 
 EXTENSION_KINDS: dict[str, str] = {".pdf": "pdf", ".txt": "text", ".md": "text", ".markdown": "text"}
@@ -47,8 +47,11 @@ EXECUTABLE_SIGNATURES: tuple[tuple[bytes, str], ...] = (
     (b"#!", "een script (#!)"),
     (b"\x00asm", "een WebAssembly-module"),
 )
-
-_thread_lock = threading.Lock()
+MAX_FILENAME_CHARS = 255  # what file systems allow; longer names are refused, not cut
+KEEP_FILENAME_CHARS = 150  # the safe name is shortened to this, keeping its extension
+# Local files the CLI must never copy into the corpus (and so into answers): system trees.
+SYSTEM_DIRS = ("/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/libx32", "/proc", "/root",
+               "/run", "/sbin", "/sys", "/usr", "/var")
 
 
 class UploadRefused(Exception):
@@ -88,6 +91,11 @@ def safe_filename(name: str | None) -> str:
     """The client's file name reduced to a safe base name; refuses paths and traversal outright."""
     if not name or not name.strip():
         raise UploadRefused(400, "invalid_filename", "Het bestand heeft geen naam.")
+    if len(name) > MAX_FILENAME_CHARS:
+        raise UploadRefused(
+            400, "invalid_filename",
+            f"De bestandsnaam is te lang ({len(name)} tekens; het maximum is {MAX_FILENAME_CHARS}). Geef het bestand een kortere naam.",
+        )
     if "\x00" in name or any(unicodedata.category(ch) == "Cc" for ch in name):
         raise UploadRefused(400, "invalid_filename", "De bestandsnaam bevat stuurtekens.")
     posix, windows = PurePosixPath(name), PureWindowsPath(name)
@@ -101,7 +109,10 @@ def safe_filename(name: str | None) -> str:
     normal = re.sub(r"[^A-Za-z0-9._-]+", "-", normal).strip("-.")
     if not normal or "." not in normal:
         raise UploadRefused(415, "unsupported_type", "De bestandsnaam heeft geen extensie (.pdf, .txt of .md).")
-    return normal[:150]
+    stem, dot, extension = normal.rpartition(".")
+    if len(normal) > KEEP_FILENAME_CHARS:  # shorten the stem, never the extension the type check reads
+        stem = stem[: max(1, KEEP_FILENAME_CHARS - len(extension) - 1)].rstrip("-.") or "bestand"
+    return f"{stem}{dot}{extension}"
 
 
 def check_file(name: str, data: bytes, max_bytes: int) -> tuple[str, str, int]:
@@ -134,10 +145,52 @@ def check_file(name: str, data: bytes, max_bytes: int) -> tuple[str, str, int]:
             f"De naam eindigt op {extension} maar de inhoud is {shown}; het type wordt aan de inhoud bepaald.",
         )
     try:
-        pages = LOADERS[kind](data)
+        pages = parse_isolated(data, kind)  # a child process: a hostile file cannot slow the answers
+    except LoadLimitExceeded as exc:
+        raise UploadRefused(422, "file_too_complex", exc.message_nl) from exc
     except LoadError as exc:
         raise UploadRefused(422, "unreadable_file", f"Het bestand is niet te lezen: {exc}") from exc
     return safe, extension, len(pages)
+
+
+def read_local_file(path: Path, max_bytes: int, own_files: tuple[Path, ...] = ()) -> bytes:
+    """The bytes of a local file the CLI adds as a source; refuses what no trainer means to publish.
+
+    Only regular files, never from system trees or hidden directories (/etc/passwd, ~/.ssh/...) or
+    Marktwijzer's own files (`own_files`: the registry, the data directory with index and audit log),
+    and not larger than an upload may be. Content checks follow in check_file, exactly as for uploads.
+    """
+    try:
+        resolved = path.resolve(strict=True)
+        info = resolved.stat()
+    except (OSError, RuntimeError) as exc:
+        raise UploadRefused(404, "file_not_found", f"Bestand {path.name!r} bestaat niet of is niet te lezen.") from exc
+    if not stat.S_ISREG(info.st_mode):
+        raise UploadRefused(415, "not_a_file", f"{path.name!r} is geen gewoon bestand (map, apparaat of pipe); geweigerd.")
+    text = str(resolved)
+    if any(text == root or text.startswith(root + "/") for root in SYSTEM_DIRS):
+        raise UploadRefused(
+            403, "system_file_refused",
+            f"{path.name!r} is een systeembestand (buiten het corpus, in een systeemmap); zo'n bestand wordt geen bron.",
+        )
+    for own in own_files:
+        own = own.resolve()
+        if resolved == own or resolved.is_relative_to(own):
+            raise UploadRefused(
+                403, "own_file_refused",
+                f"{path.name!r} hoort bij Marktwijzer zelf (register, index of auditlog); zo'n bestand wordt geen bron.",
+            )
+    if any(part.startswith(".") for part in resolved.parts[1:]):
+        raise UploadRefused(
+            403, "hidden_file_refused",
+            f"{path.name!r} staat in een verborgen map of is verborgen (bijv. instellingen of sleutels); geweigerd.",
+        )
+    if info.st_size > max_bytes:
+        raise UploadRefused(
+            413, "file_too_large", f"Het bestand is {info.st_size / 1e6:.1f} MB; de grens is {max_bytes / 1e6:.1f} MB.",
+        )
+    with open(resolved, "rb") as handle:
+        return handle.read(max_bytes + 1)  # the file may grow meanwhile: check_file refuses the excess
 
 
 def build_entry(meta: UploadMetadata, safe_name: str, extension: str) -> SourceEntry:
@@ -169,62 +222,77 @@ def build_entry(meta: UploadMetadata, safe_name: str, extension: str) -> SourceE
         raise UploadRefused(422, "invalid_metadata", f"Ongeldige gegevens bij de bron ({fields}).", problems) from exc
 
 
-@contextmanager
-def registry_lock(settings: Settings) -> Iterator[None]:
-    """One registry change at a time: threads of this process and other processes (CLI, replicas)."""
-    settings.corpus_dir.mkdir(parents=True, exist_ok=True)
-    with _thread_lock, open(settings.corpus_dir / ".registry.lock", "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+def _registry_refused(exc: RegistryError) -> UploadRefused:
+    if isinstance(exc, RegistryBusy):
+        return UploadRefused(503, "registry_busy", "Het bronnenregister is bezet; probeer het zo opnieuw.")
+    return UploadRefused(500, "registry_invalid", f"Het bronnenregister is ongeldig: {exc}")
 
 
 def add_source(settings: Settings, name: str, data: bytes, meta: UploadMetadata) -> SourceEntry:
     """Validate file and metadata, then write the file and the registry entry. Raises UploadRefused."""
     safe, extension, _pages = check_file(name, data, settings.max_upload_bytes)
     entry = build_entry(meta, safe, extension)
-    with registry_lock(settings):
-        try:
-            registry = load_registry(settings.registry_path)
-        except RegistryError as exc:
-            raise UploadRefused(500, "registry_invalid", f"Het bronnenregister is ongeldig: {exc}") from exc
+    destination = settings.corpus_dir / entry.file
+    written = False
+
+    def add(registry: Registry) -> Registry:
+        nonlocal written
         if entry.id in registry:
             raise UploadRefused(409, "source_exists", f"Er is al een bron met id '{entry.id}'.")
-        destination = settings.corpus_dir / entry.file
         if destination.exists():
             raise UploadRefused(409, "file_exists", f"Het bestand {entry.file} bestaat al in het corpus.")
         updated = registry.with_added(entry)
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=destination.parent, prefix=".upload-")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, destination)
-            save_registry(updated, settings.registry_path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            destination.unlink(missing_ok=True)
-            raise
+        _write_atomically(destination, data)
+        written = True
+        return updated
+
+    try:
+        change_registry(settings.registry_path, add)
+    except RegistryError as exc:
+        _undo(destination, written)
+        raise _registry_refused(exc) from exc
+    except BaseException:
+        _undo(destination, written)  # the registry was not saved: leave no orphaned file
+        raise
     return entry
+
+
+def _undo(destination: Path, written: bool) -> None:
+    if written:
+        destination.unlink(missing_ok=True)
+
+
+def _write_atomically(destination: Path, data: bytes) -> None:
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=destination.parent, prefix=".upload-")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, destination)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def set_status(settings: Settings, source_id: str, status: SourceStatus) -> tuple[SourceEntry, bool]:
     """Change a source's status. Returns (entry, changed). Raises UploadRefused(404) for unknown ids."""
-    with registry_lock(settings):
-        try:
-            registry = load_registry(settings.registry_path)
-        except RegistryError as exc:
-            raise UploadRefused(500, "registry_invalid", f"Het bronnenregister is ongeldig: {exc}") from exc
+    changed = False
+
+    def change(registry: Registry) -> Registry:
+        nonlocal changed
         try:
             entry = registry.get(source_id)
         except KeyError as exc:
             raise UploadRefused(404, "source_not_found", f"Geen bron met id '{source_id}'.") from exc
         if entry.status is status:
-            return entry, False
-        updated = registry.with_status(source_id, status)
-        save_registry(updated, settings.registry_path)
-        return updated.get(source_id), True
+            return registry  # the same object: nothing is saved
+        changed = True
+        return registry.with_status(source_id, status)
+
+    try:
+        updated = change_registry(settings.registry_path, change)
+    except RegistryError as exc:
+        raise _registry_refused(exc) from exc
+    return updated.get(source_id), changed

@@ -1,4 +1,10 @@
-"""Loaders: a file's bytes -> pages of raw text. The file type is sniffed from content, not name."""
+"""Loaders: a file's bytes -> pages of raw text. The file type is sniffed from content, not name.
+
+The parsers here run in whatever process calls them; `load_file` and `ingest.sandbox.parse_isolated`
+run them in a child process with CPU, memory and output limits (the ingest and the upload checks use
+those). The output limits (ParseLimits) are also enforced by the parsers themselves, before the
+expensive work: a PDF whose pages share one big content stream is counted once per page.
+"""
 
 from __future__ import annotations
 
@@ -10,25 +16,60 @@ from pathlib import Path
 
 from pypdf import PdfReader
 from pypdf.errors import FileNotDecryptedError
+from pypdf.generic import ArrayObject, DictionaryObject, IndirectObject, StreamObject
+from pydantic import BaseModel, Field
 
 from ingest.models import Page
 
 log = logging.getLogger(__name__)
 
 MAX_FILE_BYTES = 200 * 1024 * 1024
+TEXT_EXTENSIONS = (".txt", ".md", ".markdown")
+
+
+class ParseLimits(BaseModel):
+    """Bounds on the work one file may cause. The shipped sources use at most ~0.5 MB of content
+    streams, 15 KB per page and 180 K characters of text; parsing costs ~1 s of CPU per MB of content."""
+
+    max_content_bytes: int = Field(12_000_000, ge=1024, description="Decoded page content, summed over pages.")
+    max_text_chars: int = Field(10_000_000, ge=1000, description="Extracted text of the whole file.")
+    cpu_seconds: int = Field(30, ge=1, description="CPU time of the parsing child process.")
+    memory_bytes: int = Field(1024 * 1024 * 1024, ge=64 * 1024 * 1024, description="Address space of the child.")
+    wall_seconds: float = Field(90.0, gt=0, description="The child is killed after this (it runs at low priority).")
+
+
+DEFAULT_LIMITS = ParseLimits()
 
 
 class LoadError(Exception):
     """A file cannot be turned into text; the message is meant for the trainer who added it."""
 
 
-Loader = Callable[[bytes], list[Page]]
+class LoadLimitExceeded(LoadError):
+    """The file would cost more than ParseLimits allow; `message_nl` says so to a user in Dutch."""
+
+    def __init__(self, message: str, message_nl: str) -> None:
+        super().__init__(message)
+        self.message_nl = message_nl
+
+
+Loader = Callable[..., list[Page]]
+
+
+def _has_pdf_trailer(data: bytes) -> bool:
+    tail = data[-2048:]
+    return b"%%EOF" in tail or b"startxref" in tail
 
 
 def sniff_kind(data: bytes, name: str = "") -> str:
-    """'pdf', 'html' or 'text'. Table kinds ('csv', 'xlsx') can be added to LOADERS later."""
+    """'pdf', 'html' or 'text'. Table kinds ('csv', 'xlsx') can be added to LOADERS later.
+
+    A file named as text that merely starts with '%PDF-' (a note about PDF versions) but has no PDF
+    trailer is text: no PDF reader could open it, so the content does not contradict the name.
+    """
     head = data[:1024].removeprefix(b"\xef\xbb\xbf").lstrip()
-    if data[:1024].find(b"%PDF-") != -1:
+    claims_text = name.lower().endswith(TEXT_EXTENSIONS)
+    if data[:1024].find(b"%PDF-") != -1 and not (claims_text and not _has_pdf_trailer(data)):
         return "pdf"
     if head[:2] == b"PK":
         raise LoadError("this is a ZIP-based file (e.g. .docx or .xlsx), which is not supported yet")
@@ -38,7 +79,75 @@ def sniff_kind(data: bytes, name: str = "") -> str:
     return "text"
 
 
-def load_pdf(data: bytes) -> list[Page]:
+def _text_limit(limits: ParseLimits) -> LoadLimitExceeded:
+    count = f"{limits.max_text_chars:,}"
+    return LoadLimitExceeded(
+        f"the file yields more than {count} characters of text; split it into smaller files",
+        f"Het bestand levert meer dan {count.replace(',', '.')} tekens tekst op; splits het in kleinere bestanden.",
+    )
+
+
+def _stream_key(obj: object) -> tuple[int, int] | int:
+    return (obj.idnum, obj.generation) if isinstance(obj, IndirectObject) else id(obj)
+
+
+def _page_content_bytes(page: DictionaryObject, sizes: dict[object, int]) -> int:
+    """Decoded bytes of a page's content streams and the form XObjects it can draw, each counted once
+    for this page. `sizes` caches decoded lengths across pages: a shared stream is decoded once but
+    counted for every page that uses it (that is the work extract_text will do)."""
+    total = 0
+    seen: set[object] = set()
+    pending: list[tuple[object, int]] = [(page.get("/Contents"), 0)]
+    resources: list[tuple[object, int]] = [(page.get("/Resources"), 0)]
+    while pending or resources:
+        if pending:
+            raw, depth = pending.pop()
+            obj = raw.get_object() if isinstance(raw, IndirectObject) else raw
+            if isinstance(obj, ArrayObject):
+                pending.extend((item, depth) for item in obj)
+                continue
+            if not isinstance(obj, StreamObject):
+                continue
+            key = _stream_key(raw)
+            if key in seen:
+                continue
+            seen.add(key)
+            if key not in sizes:
+                sizes[key] = len(obj.get_data())
+            total += sizes[key]
+            if depth < 16 and obj.get("/Subtype") == "/Form":
+                resources.append((obj.get("/Resources"), depth + 1))
+        else:
+            raw_res, depth = resources.pop()
+            res = raw_res.get_object() if isinstance(raw_res, IndirectObject) else raw_res
+            if not isinstance(res, DictionaryObject):
+                continue
+            xobjects = res.get("/XObject")
+            xobjects = xobjects.get_object() if isinstance(xobjects, IndirectObject) else xobjects
+            if isinstance(xobjects, DictionaryObject):
+                for raw_x in xobjects.values():
+                    x = raw_x.get_object() if isinstance(raw_x, IndirectObject) else raw_x
+                    if isinstance(x, StreamObject) and x.get("/Subtype") == "/Form":
+                        pending.append((raw_x, depth))
+    return total
+
+
+def _check_content_budget(reader: PdfReader, limits: ParseLimits) -> None:
+    sizes: dict[object, int] = {}
+    total = 0
+    for page in reader.pages:
+        total += _page_content_bytes(page, sizes)
+        if total > limits.max_content_bytes:
+            mb = limits.max_content_bytes / 1e6
+            raise LoadLimitExceeded(
+                f"the PDF's pages draw more than {mb:.0f} MB of content (a stream shared by many pages counts "
+                "for each page); this is how a decompression bomb looks, so it is refused",
+                f"De pagina's van deze PDF bevatten samen meer dan {mb:.0f} MB aan opmaakinstructies "
+                "(een gedeelde inhoud telt per pagina). Zo ziet een decompressiebom eruit; het bestand is geweigerd.",
+            )
+
+
+def load_pdf(data: bytes, limits: ParseLimits = DEFAULT_LIMITS) -> list[Page]:
     try:
         reader = PdfReader(io.BytesIO(data), strict=False)
         if reader.is_encrypted:
@@ -46,13 +155,23 @@ def load_pdf(data: bytes) -> list[Page]:
                 reader.decrypt("")
             except Exception as exc:  # pypdf raises several types here
                 raise LoadError("the PDF is encrypted (password-protected); upload an unprotected copy") from exc
+        _check_content_budget(reader, limits)
         labels = _page_labels(reader)
         pages: list[Page] = []
+        chars = 0
         for index, page in enumerate(reader.pages):
             text = page.extract_text() or ""
+            chars += len(text)
+            if chars > limits.max_text_chars:
+                raise _text_limit(limits)
             pages.append(Page(number=index + 1, label=labels[index] if index < len(labels) else "", text=text))
     except LoadError:
         raise
+    except MemoryError as exc:
+        raise LoadLimitExceeded(
+            "the PDF needs more memory to read than allowed",
+            "Het lezen van deze PDF vraagt meer geheugen dan is toegestaan; het bestand is geweigerd.",
+        ) from exc
     except FileNotDecryptedError as exc:
         raise LoadError("the PDF is encrypted (password-protected); upload an unprotected copy") from exc
     except Exception as exc:  # pypdf raises many types on damaged files (even NotImplementedError)
@@ -94,9 +213,11 @@ def decode_text(data: bytes) -> str:
     return text
 
 
-def load_text(data: bytes) -> list[Page]:
+def load_text(data: bytes, limits: ParseLimits = DEFAULT_LIMITS) -> list[Page]:
     """Plain text and Markdown. A form feed separates pages where the file has them."""
     text = decode_text(data)
+    if len(text) > limits.max_text_chars:
+        raise _text_limit(limits)
     parts = text.split("\f") if "\f" in text else [text]
     pages = [Page(number=i + 1, text=part) for i, part in enumerate(parts)]
     if not any(page.text.strip() for page in pages):
@@ -136,11 +257,13 @@ class _HTMLText(HTMLParser):
             self.parts.append(data.replace("\n", " "))
 
 
-def load_html(data: bytes) -> list[Page]:
+def load_html(data: bytes, limits: ParseLimits = DEFAULT_LIMITS) -> list[Page]:
     parser = _HTMLText()
     parser.feed(decode_text(data))
     parser.close()
     text = "".join(parser.parts)
+    if len(text) > limits.max_text_chars:
+        raise _text_limit(limits)
     if not text.strip():
         raise LoadError("the HTML page has no visible text")
     return [Page(number=1, text=text)]
@@ -149,8 +272,10 @@ def load_html(data: bytes) -> list[Page]:
 LOADERS: dict[str, Loader] = {"pdf": load_pdf, "text": load_text, "html": load_html}
 
 
-def load_file(path: Path) -> list[Page]:
-    """Load any supported file; raises LoadError with a message a trainer can act on."""
+def load_file(path: Path, limits: ParseLimits = DEFAULT_LIMITS) -> list[Page]:
+    """Load any supported file in a limited child process; raises LoadError a trainer can act on."""
+    from ingest.sandbox import parse_isolated  # sandbox imports this module for the parsers
+
     try:
         size = path.stat().st_size
     except FileNotFoundError as exc:
@@ -160,4 +285,4 @@ def load_file(path: Path) -> list[Page]:
     if size > MAX_FILE_BYTES:
         raise LoadError(f"the file is {size / 1e6:.0f} MB; the limit is {MAX_FILE_BYTES / 1e6:.0f} MB")
     data = path.read_bytes()
-    return LOADERS[sniff_kind(data, path.name)](data)
+    return parse_isolated(data, sniff_kind(data, path.name), limits)

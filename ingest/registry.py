@@ -3,17 +3,26 @@
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import os
 import re
 import tempfile
+import threading
+import time
 import tomllib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 SOURCE_ID_PATTERN = r"^[a-z0-9][a-z0-9.\-]{1,118}[a-z0-9]$"
+URL_SCHEMES = ("http", "https")
+LOCK_NAME = ".registry.lock"
+LOCK_TIMEOUT_S = 30.0
 
 
 class SourceStatus(str, Enum):
@@ -67,6 +76,20 @@ class SourceEntry(BaseModel):
             raise ValueError("must be a relative path inside the corpus directory")
         return value
 
+    @field_validator("url")
+    @classmethod
+    def _web_address(cls, value: str) -> str:
+        # The UI renders this as a link: only web addresses, never javascript:, data:, file: ...
+        value = value.strip()
+        if not value:
+            return value
+        if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in value):
+            raise ValueError("must be a web address without spaces or control characters")
+        parts = urlsplit(value)
+        if parts.scheme.lower() not in URL_SCHEMES or not parts.hostname:
+            raise ValueError("must be an http:// or https:// address with a host name")
+        return value
+
     @property
     def approved(self) -> bool:
         return self.status is SourceStatus.approved
@@ -78,6 +101,10 @@ class SourceEntry(BaseModel):
 
 class RegistryError(ValueError):
     """The registry file cannot be read or an entry is invalid; the message names entry and field."""
+
+
+class RegistryBusy(RegistryError):
+    """Another process held the registry lock for longer than LOCK_TIMEOUT_S."""
 
 
 class Registry(BaseModel):
@@ -178,6 +205,55 @@ def _entry_to_toml(entry: SourceEntry) -> dict[str, object]:
 
 
 def slugify(text: str) -> str:
-    """A registry id from free text (file names of uploads)."""
+    """A registry id from free text (file names of uploads); always matches SOURCE_ID_PATTERN's ends."""
     slug = re.sub(r"[^a-z0-9.]+", "-", text.lower()).strip("-.")
-    return slug[:120] or "source"
+    slug = slug[:120].strip("-.")  # cut first, then strip: a cut may end on '-'
+    return slug if len(slug) >= 3 else (slug + "-source").strip("-")
+
+
+# Serialises registry changes: flock between processes (API workers, UI, CLI), a thread lock inside
+# one (flock on separate descriptors would also exclude threads, the lock just keeps it cheap).
+_thread_lock = threading.Lock()
+
+
+@contextmanager
+def registry_lock(path: Path, timeout_s: float = LOCK_TIMEOUT_S) -> Iterator[None]:
+    """Exclusive lock for changing the registry at `path` (lock file next to it). Raises RegistryBusy."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + timeout_s
+    if not _thread_lock.acquire(timeout=timeout_s):
+        raise RegistryBusy(f"the source registry stayed locked for more than {timeout_s:.0f} s")
+    try:
+        with open(path.parent / LOCK_NAME, "a") as handle:
+            while True:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        raise RegistryBusy(
+                            f"the source registry stayed locked for more than {timeout_s:.0f} s"
+                        ) from None
+                    time.sleep(0.01)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+    finally:
+        _thread_lock.release()
+
+
+def change_registry(path: Path, change: Callable[[Registry], Registry]) -> Registry:
+    """The one way to change the registry: lock -> load -> change -> atomic save -> unlock.
+
+    `change` gets the registry as it is on disk now (never a copy read earlier) and returns the new
+    one; returning the same object saves nothing. Whatever `change` raises propagates with nothing
+    saved, so it may refuse a change by raising. Side effects `change` makes (writing the file of a
+    new source) happen under the same lock, so no other change sees them half done.
+    """
+    with registry_lock(path):
+        current = load_registry(path)
+        updated = change(current)
+        if updated is not current:
+            save_registry(updated, path)
+        return updated

@@ -125,7 +125,7 @@ def workers(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Ite
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "assistant.api:create_app", "--factory", "--workers", str(WORKERS),
-             "--host", "127.0.0.1", "--port", str(port)],
+             "--host", "127.0.0.1", "--port", str(port), "--http", "h11", "--h11-max-incomplete-event-size", "65536"],
             stdout=log, stderr=subprocess.STDOUT, env=env, cwd=log_path.parent, start_new_session=True,
         )
     server = Workers(port, process, log_path)

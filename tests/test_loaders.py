@@ -306,3 +306,17 @@ def test_sniff_kind_html_and_text() -> None:
 
 def test_sniff_kind_detects_html_after_a_utf8_bom() -> None:
     assert sniff_kind(b"\xef\xbb\xbf<!DOCTYPE html><html><body><p>x</p></body></html>", "upload") == "html"
+
+
+def test_text_that_starts_with_pdf_marker_is_text_when_it_is_no_pdf(tmp_path: Path) -> None:
+    """Issue 20: a note that begins '%PDF-1.7 is ...' has no PDF trailer, so it is what its name says."""
+    note = b"%PDF-1.7 is de versie die de Regio in Beeld gebruikt.\n\nDe vacatures stegen in 2025.\n"
+    assert sniff_kind(note, "versies.txt") == "text"
+    assert sniff_kind(note, "versies.md") == "text"
+    assert sniff_kind(note, "versies.pdf") == "pdf"  # named PDF: read (and refused) as a PDF
+    assert sniff_kind(note, "") == "pdf"
+    path = tmp_path / "versies.txt"
+    path.write_bytes(note)
+    assert load_file(path)[0].text.startswith("%PDF-1.7 is de versie")
+    # a real PDF keeps its trailer and stays a PDF whatever its name
+    assert sniff_kind(make_pdf(THREE_PAGES), "versies.md") == "pdf"

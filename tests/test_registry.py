@@ -319,3 +319,82 @@ def test_year_property_for_date_and_int() -> None:
 )
 def test_slugify(text: str, expected: str) -> None:
     assert slugify(text) == expected
+
+
+# --- issue 20: web addresses only, and one locked path for every change -----------------------------
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["javascript:alert(1)", "JavaScript:alert(document.cookie)", " javascript:alert(1)", "java\tscript:alert(1)",
+     "data:text/html,<script>alert(1)</script>", "file:///etc/passwd", "vbscript:msgbox(1)", "ftp://example.org/x",
+     "//example.org/bron.pdf", "https://", "http:///pad", "example.org/bron.pdf"],
+)
+def test_url_must_be_a_web_address(url: str) -> None:
+    with pytest.raises(ValueError, match="url"):
+        SourceEntry.model_validate(valid_entry(url=url))
+
+
+def test_web_addresses_and_empty_url_are_accepted() -> None:
+    for url in ("", "https://www.uwv.nl/nl/arbeidsmarktinformatie", "HTTP://example.org/a?b=c#d"):
+        assert SourceEntry.model_validate(valid_entry(url=url)).url == url
+
+
+def test_slugify_of_a_long_name_is_a_valid_id() -> None:
+    for name in ("a" * 119 + "-b" * 40, "rapport " * 40, "x" * 300):
+        SourceEntry.model_validate(valid_entry(id=slugify(name)))  # no trailing '-' after the cut
+    assert slugify("ab") == "ab-source"
+
+
+CHANGER = """
+import sys
+from pathlib import Path
+sys.path.insert(0, sys.argv[1])
+from ingest.registry import change_registry, SourceEntry
+path, worker = Path(sys.argv[2]), sys.argv[3]
+for n in range(15):
+    entry = SourceEntry(id=f"p{worker}-{n:02d}", title="t", publisher="p", edition="1", published=2025,
+                        type="factsheet", file=f"files/p{worker}-{n}.txt")
+    change_registry(path, lambda registry: registry.with_added(entry))
+"""
+
+
+def test_change_registry_from_processes_and_threads_loses_nothing(tmp_path: Path) -> None:
+    """Three processes and three threads add 15 sources each through change_registry at once."""
+    import subprocess
+    import sys
+    import threading
+
+    from ingest.registry import change_registry
+
+    path = tmp_path / "sources.toml"
+    save_registry(Registry(sources=[make_entry(f"vulling-{i:03d}") for i in range(300)]), path)
+    processes = [subprocess.Popen([sys.executable, "-c", CHANGER, str(REPO), str(path), str(w)]) for w in range(3)]
+
+    def add(worker: int) -> None:
+        for n in range(15):
+            entry = make_entry(f"t{worker}-{n:02d}")
+            change_registry(path, lambda registry: registry.with_added(entry))
+
+    threads = [threading.Thread(target=add, args=(w,)) for w in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert [process.wait(timeout=120) for process in processes] == [0, 0, 0]
+    ids = {entry.id for entry in load_registry(path).sources}
+    assert len(ids) == 300 + 6 * 15
+    assert {f"p{w}-{n:02d}" for w in range(3) for n in range(15)} <= ids
+    assert {f"t{w}-{n:02d}" for w in range(3) for n in range(15)} <= ids
+
+
+def test_change_registry_saves_nothing_when_the_change_refuses(tmp_path: Path) -> None:
+    from ingest.registry import change_registry
+
+    path = tmp_path / "sources.toml"
+    save_registry(Registry(sources=[make_entry("bron-a")]), path)
+    before = path.read_bytes()
+    with pytest.raises(RegistryError, match="already"):
+        change_registry(path, lambda registry: registry.with_added(make_entry("bron-a")))
+    assert change_registry(path, lambda registry: registry) == load_registry(path)
+    assert path.read_bytes() == before

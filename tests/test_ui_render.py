@@ -114,3 +114,88 @@ def test_split_deltas_keeps_the_text() -> None:
     pieces = split_deltas(text)
     assert "".join(pieces) == text and len(pieces) > 1
     assert split_deltas("") == []
+
+
+# -- issue 20, finding 6: source headings and admin metadata are plain text, never live Markdown ----
+
+HOSTILE = "Regio ![baken](http://127.0.0.1:9/baken.png) [klik](javascript:alert(1)) **vet** <img src=x> :red[rood]"
+
+
+def _live_markdown(text: str) -> list[str]:
+    """Token types of `text` parsed as CommonMark that would make it more than plain text."""
+    from markdown_it import MarkdownIt
+
+    live = {"image", "link_open", "strong_open", "em_open", "html_inline", "html_block", "bullet_list_open",
+            "ordered_list_open", "heading_open"}
+    found: list[str] = []
+
+    def walk(tokens) -> None:  # noqa: ANN001
+        for token in tokens:
+            if token.type in live:
+                found.append(token.type)
+            walk(token.children or [])
+
+    walk(MarkdownIt("commonmark").parse(text))
+    return found
+
+
+def test_md_text_shows_metadata_literally() -> None:
+    assert _live_markdown(HOSTILE)  # the check itself sees live Markdown
+    for text in (HOSTILE, "1. Inleiding", "- lijst", "# Kop", "a\n\n![x](http://e/x.png)"):
+        escaped = R.md_text(text)
+        assert _live_markdown(escaped) == [], (text, escaped)
+        assert "\n" not in escaped
+    assert R.md_text("Regio in Beeld 2025-2026 Amersfoort") == "Regio in Beeld 2025-2026 Amersfoort"
+
+
+def test_only_http_urls_become_links() -> None:
+    assert R.safe_url("javascript:alert(1)") == ""
+    assert R.safe_url("data:text/html,<b>x</b>") == ""
+    assert R.safe_url("//evil.example/x") == ""
+    assert R.safe_url(" JavaScript:alert(1)") == ""
+    assert R.safe_url("https://example.org/rib.pdf") == "https://example.org/rib.pdf"
+    assert R.safe_url("https://example.org/a (1).pdf") == "https://example.org/a%20%281%29.pdf"  # cannot end the link
+
+
+def test_export_escapes_titles_and_drops_javascript_urls() -> None:
+    answer = Answer(question="q", answer="Er stonden 9.500 vacatures open [1].", citations=[citation(title=HOSTILE)])
+    note = R.export_markdown(answer, {answer.citations[0].source_id: {"url": "javascript:alert(1)"}})
+    line = next(line for line in note.splitlines() if line.startswith("[1] "))
+    assert _live_markdown(line) == []
+    assert note.count("javascript") == 1  # the (escaped) title's own text; the url is not used
+
+
+def test_chat_page_shows_source_metadata_as_plain_text(built_index, tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    """The real chat page on a copy of the index, answering for real; the cited source's title,
+    heading and publisher are then made hostile (as an admin's metadata or a PDF heading could be)
+    and the sources' urls are `javascript:`."""
+    from ui.backend import InProcessBackend
+
+    from .test_ui_support import app, copy_built, point_ui_at
+
+    settings = copy_built(built_index[0], tmp_path)
+    point_ui_at(monkeypatch, settings)
+    original, sources = InProcessBackend.stream, InProcessBackend.sources
+
+    def javascript_urls(self):  # noqa: ANN001, ANN202  (a registry written before urls were checked)
+        return [{**source, "url": "javascript:alert(1)"} for source in sources(self)]
+
+    def hostile(self, question, history=None, filters=None):  # noqa: ANN001, ANN202
+        for kind, data in original(self, question, history, filters):
+            if kind == "done":
+                for c in data.citations:
+                    c.title, c.section, c.publisher = HOSTILE, "# Kop " + HOSTILE, "[UWV](http://127.0.0.1:9/)"
+            yield kind, data
+
+    monkeypatch.setattr(InProcessBackend, "stream", hostile)
+    monkeypatch.setattr(InProcessBackend, "sources", javascript_urls)
+    at = app()
+    at.chat_input[0].set_value("Hoeveel vacatures stonden er open in regio Amersfoort?").run()
+    assert not at.exception, [e.value for e in at.exception]
+    labels = [e.label for e in at.expander if e.label.startswith("[1] ")]
+    assert labels and "baken" in labels[0]
+    shown = [*labels, *(c.value for c in at.caption)]
+    shown += [m.value for m in at.markdown if not m.value.startswith("<")]  # our own escaped HTML aside
+    for text in shown:
+        assert _live_markdown(text) == [], text
+    assert not any("Open de bron" in m.value for m in at.markdown)  # no link to a javascript: url

@@ -48,7 +48,7 @@ def test_registry_table_shows_status_pages_chunks_and_date(ui: Settings) -> None
         ("leeg.txt", b"", "leeg (0 bytes)"),
         ("tabel.pdf", b"PK\x03\x04 zip-like office file", "niet ondersteund"),
         ("programma.txt", b"\x7fELF\x02\x01\x01 binary", "geen document"),
-        ("rapport.txt", b"%PDF-1.7 a pdf named .txt", "de inhoud is een PDF"),
+        ("rapport.txt", b"%PDF-1.7\n1 0 obj<<>>endobj\nstartxref\n9\n%%EOF\n", "de inhoud is een PDF"),
     ],
 )
 def test_upload_of_an_unreadable_file_is_refused(ui: Settings, filename: str, data: bytes, message: str) -> None:

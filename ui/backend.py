@@ -160,7 +160,11 @@ class InProcessBackend(Backend):
         if answer is None:
             yield ("error", "Er kwam geen antwoord; probeer het opnieuw.")
             return
-        self._record_answer(answer, "ui")
+        try:
+            self._record_answer(answer, "ui")
+        except BackendError as exc:
+            yield ("error", str(exc))
+            return
         yield ("citations", answer.citations)
         yield ("figures", answer.figures)
         yield ("done", answer)
@@ -261,11 +265,13 @@ class InProcessBackend(Backend):
         return self._audit
 
     def _record_answer(self, answer: Answer, channel: str) -> None:
-        """Every answer shown is recorded in the audit store (feedback refers to it); never fatal."""
+        """Every answer shown is recorded in the audit store first (feedback refers to it): an answer
+        whose record cannot be written is not shown (BackendError). The log names no question."""
         try:
             self._store().record_answer(answer, key_name=FEEDBACK_KEY_NAME, channel=channel)
-        except Exception:  # noqa: BLE001  (an audit outage must not stop answering)
-            log.exception("could not record answer %s in the audit store", answer.id)
+        except Exception as exc:  # noqa: BLE001  (any database failure: the same refusal)
+            log.error("could not record answer %s in the audit store (%s)", answer.id, type(exc).__name__)
+            raise BackendError("Het antwoord kon niet worden vastgelegd in het auditlog; probeer het opnieuw.") from None
 
     def feedback_list(self, rating: str | None = "down", limit: int = 200) -> list[dict[str, Any]]:
         return [r.model_dump(mode="json") for r in self._store().list_feedback(limit=limit, rating=rating)]

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Mapping
 from difflib import SequenceMatcher
 from functools import lru_cache
 from typing import Any
+from urllib.parse import quote, urlsplit
 
 from assistant.types import Answer, Citation, Figure
 
@@ -144,6 +145,31 @@ def answer_html(answer: Answer, key: str | None = None) -> str:
     return f'<div class="mw-answer">{escaped}</div>'
 
 
+_MD_INLINE = re.compile(r"([\\`*_{}\[\]<>()#!|~$])")
+_MD_LINE_START = re.compile(r"^(\s*)([-+>=]|\d+[.)])", re.MULTILINE)
+
+
+def md_text(text: object, streamlit: bool = True) -> str:
+    """Text from sources or metadata (titles, headings, publishers, comments) as Markdown that shows
+    literally: no link, image (an outside URL loaded by the browser), emphasis, HTML or list. For
+    Streamlit also `:` (its `:material/..:` and `:red[..]` directives). One line: newlines become spaces."""
+    value = " ".join(str(text or "").split())
+    value = _MD_INLINE.sub(r"\\\1", value)
+    if streamlit:
+        value = value.replace(":", "\\:")
+    return _MD_LINE_START.sub(lambda m: m.group(1) + "\\" + m.group(2), value)
+
+
+def safe_url(url: object) -> str:
+    """The URL when it is http(s) (percent-encoded so it cannot end a Markdown link early), else ''.
+    `javascript:`, `data:` and relative URLs from metadata never become a link."""
+    value = str(url or "").strip()
+    parts = urlsplit(value)
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        return ""
+    return quote(value, safe=":/?#@!$&'*+,;=%~")
+
+
 def stream_safe(text: str) -> str:
     """A streamed piece as Markdown that shows literally ($ would start LaTeX, * emphasis)."""
     return re.sub(r"([\\`*_$#|~<>])", r"\\\1", text)
@@ -208,9 +234,10 @@ def export_markdown(answer: Answer, sources: Mapping[str, Mapping[str, Any]] | N
         lines += ["## Bronnen", ""]
         claims = claims_by_marker(answer.answer)
         for citation in answer.citations:
-            url = (sources.get(citation.source_id) or {}).get("url") or ""
-            title = f"[{citation.title}]({url})" if url else citation.title
-            lines.append(f"[{citation.n}] {title}. {citation_meta(citation)}.")
+            url = safe_url((sources.get(citation.source_id) or {}).get("url"))
+            title = md_text(citation.title, streamlit=False)
+            title = f"[{title}]({url})" if url else title
+            lines.append(f"[{citation.n}] {title}. {md_text(citation_meta(citation), streamlit=False)}.")
             lines.append("")
             spans = highlight_spans(citation.text, claims.get(citation.n, []))
             quoted = citation.text

@@ -8,7 +8,7 @@ import uuid
 
 import streamlit as st
 
-from assistant.types import Answer, HistoryTurn
+from assistant.types import MAX_HISTORY_ANSWER_CHARS, MAX_HISTORY_QUESTION_CHARS, Answer, HistoryTurn
 from ui import render as R
 from ui.backend import BackendError
 from ui.common import backend
@@ -86,7 +86,7 @@ def render_refusal(answer: Answer) -> None:
         st.markdown(html.escape(answer.answer).replace("$", "\\$"))
         if sources:
             with st.expander("Wat staat er wél in de goedgekeurde bronnen?"):
-                st.markdown("\n".join(f"- {html.escape(line)}" for line in R.coverage_lines(sources)))
+                st.markdown("\n".join(f"- {R.md_text(line)}" for line in R.coverage_lines(sources)))
         st.caption("Probeer een andere regio, periode of formulering, of kies een bron in de filters links.")
 
 
@@ -96,18 +96,19 @@ def render_figures(answer: Answer) -> None:
     for index, figure in enumerate(answer.figures):
         with columns[index % len(columns)], st.container(border=True):
             unit = f" {figure.unit}" if figure.unit and figure.unit not in figure.display else ""
-            st.caption(f":material/calculate: Berekend cijfer · {figure.label}")
+            st.caption(f":material/calculate: Berekend cijfer · {R.md_text(figure.label)}")
             st.markdown(f'<div class="mw-figure-value">{html.escape(figure.display + unit)}</div>',
                         unsafe_allow_html=True)
             st.markdown(f"**Berekening:** {html.escape(figure.expression)} = {html.escape(figure.display)}"
-                        .replace("$", "\\$"))
+                        .replace("$", "\\$"))  # computed by us: digits and operators only
             lines = []
             for number, refs in R.figure_inputs(figure, answer.citations):
                 if refs:
-                    where = "; ".join(f"[{n}] {by_n[n].title}, {R.page_label(by_n[n])}" for n in refs if n in by_n)
-                    lines.append(f"- {number} — {where}")
+                    where = "; ".join(f"[{n}] " + R.md_text(f"{by_n[n].title}, {R.page_label(by_n[n])}")
+                                      for n in refs if n in by_n)
+                    lines.append(f"- {R.md_text(number)} — {where}")
                 else:
-                    lines.append(f"- {number} — rekenconstante")
+                    lines.append(f"- {R.md_text(number)} — rekenconstante")
             st.markdown("**Invoer:**\n" + "\n".join(lines))
 
 
@@ -116,12 +117,13 @@ def render_sources(answer: Answer, key: str, expanded: bool) -> None:
     st.markdown(f'<div id="{R.sources_anchor(key)}"><b>Bronnen ({len(answer.citations)})</b></div>',
                 unsafe_allow_html=True)
     for citation in answer.citations:
-        label = f"[{citation.n}] {citation.title} — {R.page_label(citation)}, {citation.section}"
+        # Titles, headings and publishers come from sources and admin metadata: plain text, never live Markdown.
+        label = f"[{citation.n}] " + R.md_text(f"{citation.title} — {R.page_label(citation)}, {citation.section}")
         with st.expander(label, expanded=expanded):
-            st.caption(R.citation_meta(citation))
+            st.caption(R.md_text(R.citation_meta(citation)))
             spans = R.highlight_spans(citation.text, claims.get(citation.n, []))
             st.markdown(R.passage_html(citation.text, spans), unsafe_allow_html=True)
-            url = (source_map.get(citation.source_id) or {}).get("url")
+            url = R.safe_url((source_map.get(citation.source_id) or {}).get("url"))
             if url:
                 st.markdown(f"[Open de bron]({url})")
 
@@ -186,8 +188,9 @@ def render_answer(answer: Answer, key: str, expanded: bool) -> None:
 # -- asking --------------------------------------------------------------------------------------
 
 def history() -> list[HistoryTurn]:
-    turns = state["messages"][-HISTORY_TURNS:]
-    return [HistoryTurn(question=t["question"], answer=t["answer"].answer) for t in turns]
+    turns = state["messages"][-HISTORY_TURNS:]  # within the API's bounds (assistant.types)
+    return [HistoryTurn(question=t["question"][:MAX_HISTORY_QUESTION_CHARS],
+                        answer=t["answer"].answer[:MAX_HISTORY_ANSWER_CHARS]) for t in turns]
 
 
 def ask(question: str) -> Answer | None:

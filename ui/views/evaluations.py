@@ -11,6 +11,7 @@ import streamlit as st
 
 from assistant.evaluate import LOWER_IS_BETTER, METRIC_NAMES, QUESTION_TYPES
 from ui import evalruns
+from ui import render as R
 from ui.backend import BackendError
 from ui.common import backend, settings
 
@@ -64,7 +65,8 @@ with st.expander("Feedback omzetten naar evaluatie-items"):
             format_func=lambda i: f"{by_id[i]['question'][:90]} · {by_id[i].get('reason') or 'geen reden'}",
         )
         record = by_id[picked]
-        st.caption(f"Reden: {record.get('reason') or '-'} · toelichting: {record.get('comment') or '-'}")
+        st.caption(f"Reden: {R.md_text(record.get('reason') or '-')} · toelichting: "  # user text: plain
+                   f"{R.md_text(record.get('comment') or '-')}")
         try:
             doc_options = [""] + [s["id"] for s in be.sources()]
         except BackendError:
@@ -207,7 +209,7 @@ only = st.multiselect("Alleen type", kinds, key=f"eval_fail_types_{name}", place
 for score in failing:
     if only and score.type not in only:
         continue
-    with st.expander(f"{score.id} · {score.type} · {score.question}"):
+    with st.expander(R.md_text(f"{score.id} · {score.type} · {score.question}")):
         st.markdown("**Waarom mislukt:** " + ("; ".join(score.reasons) or "onbekend"))
         left, right = st.columns(2)
         with left:
@@ -217,11 +219,11 @@ for score in failing:
                     f"- {':material/close:' if e in score.missing else ':material/check:'} `{e}`" for e in score.expected))
             elif not score.answerable:
                 st.markdown("- een weigering (onbeantwoordbare vraag)")
-            st.caption("Bronnen: " + ", ".join(score.sources))
+            st.caption("Bronnen: " + R.md_text(", ".join(score.sources)))
         with right:
             st.markdown("**Gegeven antwoord**" + (" (geweigerd)" if score.refused else ""))
             st.text(score.answer or "(leeg)")
-            st.markdown("**Citaten:** " + ("; ".join(score.citations) if score.citations else "geen"))
+            st.markdown("**Citaten:** " + (R.md_text("; ".join(score.citations)) if score.citations else "geen"))
 
 with st.expander("Rapport (Markdown) en grafiek"):
     chart_path = run / "chart.png"

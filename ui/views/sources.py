@@ -10,6 +10,7 @@ from pathlib import Path
 import streamlit as st
 
 from ingest.registry import SOURCE_ID_PATTERN, SourceStatus, SourceType, slugify
+from ui import render as R
 from ui.backend import BackendError
 from ui.common import backend
 
@@ -25,7 +26,7 @@ st.caption(
     "of intrekken: **Opnieuw indexeren**. Intrekken haalt een bron uit elk antwoord."
 )
 for message in state.pop("sources_flash", []):
-    st.success(message)
+    st.success(message)  # ours, with pattern-checked ids; ingest errors are escaped where they are added
 
 try:
     rows = be.registry_rows()
@@ -62,7 +63,7 @@ st.dataframe(
 )
 pending = [r["id"] for r in rows if (r.get("status") == "approved") != bool(r.get("chunks"))]
 if pending:
-    st.warning("Het register en de index lopen uiteen voor: " + ", ".join(pending) + ". Indexeer opnieuw.")
+    st.warning("Het register en de index lopen uiteen voor: " + R.md_text(", ".join(pending)) + ". Indexeer opnieuw.")
 
 # -- approve / withdraw / re-ingest ------------------------------------------------------------------
 
@@ -108,7 +109,7 @@ with right:
                     f"verwijderd {report['removed']}; {report['chunks']} passages in {report['seconds']:.1f} s.")
             flash = [text]
             for failure in report.get("failed", []):
-                flash.append(f"Mislukt: {failure['source_id']}: {failure['error']}")
+                flash.append(f"Mislukt: {failure['source_id']}: {R.md_text(failure['error'])}")
             state["sources_flash"] = flash
             st.rerun()
     if be.remote:
@@ -187,8 +188,8 @@ else:
     st.caption(f"{len(chunks)} passages")
     for chunk in chunks[:200]:
         pages = f"p. {chunk['page_start']}" + (f"-{chunk['page_end']}" if chunk["page_end"] != chunk["page_start"] else "")
-        with st.expander(f"{pages} · {chunk['section']}"):
-            st.caption(chunk["id"])
+        with st.expander(R.md_text(f"{pages} · {chunk['section']}")):  # headings of a source: plain text
+            st.caption(chunk["id"])  # "<source id>:<hex>": pattern-checked
             st.text(chunk["text"])
     if len(chunks) > 200:
         st.caption("Alleen de eerste 200 passages getoond; verfijn met de zoekterm.")
