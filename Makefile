@@ -28,8 +28,9 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	$(BIN)/pip install --disable-pip-version-check -q --no-deps -e .
 	touch $@
 
+# Exit 3 means a damaged index was repaired: the index serves, so set-up goes on.
 ingest: setup
-	$(BIN)/marktwijzer ingest
+	$(BIN)/marktwijzer ingest || [ $$? -eq 3 ]
 
 run: ingest
 	@echo "Starting API on http://$(API_HOST):$(API_PORT) and UI on http://127.0.0.1:$(UI_PORT) (Ctrl-C stops both)"

@@ -20,15 +20,18 @@ from assistant.compose import (
     coverage,
     idf_from,
     score_units,
-    select_units,
+    select_short,
     split_units,
 )
+from assistant.features import UNIT_FEATURES, question_row, split_compounds, unit_matrix
+from assistant.linear import AnswerModels
 from assistant.question import Intent, QuestionAnalysis, QuestionAnalyzer
 from assistant.retrieve import Filters, HybridRetriever, Passage
-from assistant.calculate import compute
+from assistant.calculate import compute, wanted_operations
 from assistant.types import Answer, Citation, Figure, HistoryTurn
 from ingest import terms
 from ingest.embed import get_embedder
+from ingest.places import PlaceTable
 from ingest.registry import SourceEntry, load_registry
 from ingest.settings import Settings
 from ingest.store import current_generation, open_index
@@ -39,6 +42,11 @@ MAX_QUESTION_CHARS = 2000
 RETRIEVE_K = 8
 MIN_COVERAGE = 0.15  # share of the question's topic weight the best sentence must carry
 FIGURE_COVERAGE = 0.25  # ... and a sentence that carries an asked figure
+DATE_EXPRESSION = re.compile(
+    r"\b(?:19|20)\d\d\b|\b(?:januari|februari|maart|april|mei|juni|juli|augustus|september|oktober|november|"
+    r"december|voorjaar|najaar|zomer|kwartaal)\b|\b\d{1,2}[-/]\d{1,2}[-/]\d{2,4}\b",
+    re.IGNORECASE,
+)
 NATIONAL = re.compile(r"\blandelijk|\bin nederland\b|\bnederlandse\b|\bnationa", re.IGNORECASE)
 QUARTER_WORDS = {1: "eerste kwartaal", 2: "tweede kwartaal", 3: "derde kwartaal", 4: "vierde kwartaal"}
 PLAIN_NUMBER = re.compile(r"(?<![\w.,])(?!(?:19|20)\d\d\b)\d+(?:[.,]\d+)*")
@@ -50,10 +58,33 @@ COMPARED = re.compile(
 )
 
 
+class AnswerCancelled(Exception):
+    """The caller gave up on this answer (timeout, disconnected client): the work stops at the next stage."""
+
+
+def _check(cancel: threading.Event | None) -> None:
+    if cancel is not None and cancel.is_set():
+        raise AnswerCancelled()
+
+
 @dataclass
 class Decision:
     refuse: bool
     reason: str = ""
+
+
+@dataclass
+class Prepared:
+    """A question up to the point where learned models decide (see `Assistant.prepare`)."""
+
+    question: str
+    analysis: QuestionAnalysis
+    early: Decision
+    passages: list[Passage]
+    units: list[Unit]
+    matrix: np.ndarray  # UNIT_FEATURES per unit
+    vector: np.ndarray | None
+    timings: dict[str, float]
 
 
 @dataclass(frozen=True)
@@ -74,7 +105,9 @@ class Loaded:
 
 def load_generation(settings: Settings) -> Loaded:
     registry = load_registry(settings.registry_path)
-    handle = open_index(settings.index_dir, settings.chroma_url)
+    # A damaged CURRENT is served by an older intact generation only if that one holds no source the
+    # registry no longer approves (a withdrawn source must never answer again).
+    handle = open_index(settings.index_dir, settings.chroma_url, allowed_sources={e.id for e in registry.approved()})
     embedder = get_embedder(settings.embedding, settings.embedding_threads)
     indexed = set(handle.manifest.sources)
     entries = {e.id: e for e in registry.sources if e.id in indexed}
@@ -89,7 +122,7 @@ def load_generation(settings: Settings) -> Loaded:
     loaded = Loaded(
         generation=handle.generation.name,
         entries=entries,
-        analyzer=QuestionAnalyzer(list(entries.values())),
+        analyzer=QuestionAnalyzer(list(entries.values()), PlaceTable.load(settings.corpus_dir)),
         retriever=retriever,
         idf=idf,
         quality=SentenceQuality(vocabulary),
@@ -111,7 +144,10 @@ class Assistant:
         self._reload_lock = threading.Lock()
         self._pinned = threading.local()  # the generation a question in this thread started on
         self._failed_generation = ""
+        self.models = AnswerModels.shipped()
         self._loaded = load_generation(settings)
+        skipped = self._loaded.retriever.handle.skipped  # CURRENT damaged: an older generation serves
+        self._failed_generation = skipped.generation if skipped is not None else ""
 
     # Read access to the generation in use: the one pinned by the question this thread is answering,
     # else the newest loaded.
@@ -134,21 +170,40 @@ class Assistant:
         Questions wait for the load: once an ingest is published (a withdrawal, say), no answer
         comes from the generation before it. The new generation replaces the old one in a single
         assignment, and a question that started earlier finishes on the generation it started on.
-        A generation that fails to load is logged and skipped until another is published; the
-        current one keeps serving."""
-        generation = current_generation(self.settings.index_dir)
+        A generation that fails to load, or is damaged (ingest.store.check_generation), is logged once
+        and skipped until another is published; the current one keeps serving."""
+        from ingest.store import IndexDamaged, check_generation, named_generation
+
+        # named_generation, not current_generation: a CURRENT with a truncated manifest is damage to report.
+        generation = named_generation(self.settings.index_dir)
         if generation is None or generation.name in (self._loaded.generation, self._failed_generation):
             return
         with self._reload_lock:
-            latest = current_generation(self.settings.index_dir)
+            latest = named_generation(self.settings.index_dir)
             if latest is None or latest.name in (self._loaded.generation, self._failed_generation):
                 return  # loaded (or failed) while this thread waited
+            if check_generation(latest, self.settings.chroma_url):  # the check logged what is damaged
+                self._failed_generation = latest.name
+                log.warning("still answering from index generation %s", self._loaded.generation)
+                return
             try:
-                self._loaded = load_generation(self.settings)
+                loaded = load_generation(self.settings)
+            except IndexDamaged as exc:  # found only on opening (e.g. Chroma's count): no traceback
+                self._failed_generation = latest.name
+                log.warning("index generation %s is damaged (%s); still answering from %s",
+                            latest.name, ", ".join(exc.parts), self._loaded.generation)
+                return
             except Exception:
                 self._failed_generation = latest.name
                 log.exception("could not load index generation %s; still answering from %s",
                               latest.name, self._loaded.generation)
+                return
+            skipped = loaded.retriever.handle.skipped
+            if skipped is not None:  # damaged on opening; an older intact generation came instead
+                self._failed_generation = skipped.generation
+                if loaded.generation == self._loaded.generation:
+                    return
+            self._loaded = loaded
 
     # -- answering -----------------------------------------------------------------------------
 
@@ -158,7 +213,10 @@ class Assistant:
         history: list[HistoryTurn] | None = None,
         filters: Filters | None = None,
         request_id: str | None = None,
+        cancel: threading.Event | None = None,
     ) -> Answer:
+        """One answer. `cancel`, when set by the caller (a timeout, a disconnected client), stops the
+        work at the next stage with `AnswerCancelled`: abandoned questions do not keep a core busy."""
         started = time.perf_counter()
         question = (question or "").strip()
         if not question:
@@ -168,25 +226,31 @@ class Assistant:
         self.refresh()
         self._pinned.state = self._loaded
         try:
-            return self._answer(question, history, filters, request_id, started)
+            return self._answer(question, history, filters, request_id, started, cancel)
         finally:
             self._pinned.state = None
 
-    def _answer(
-        self, question: str, history: list[HistoryTurn] | None, filters: Filters | None, request_id: str | None,
-        started: float,
-    ) -> Answer:
+    def prepare(
+        self, question: str, history: list[HistoryTurn] | None = None, filters: Filters | None = None,
+        cancel: threading.Event | None = None,
+    ) -> Prepared:
+        """Everything of an answer that no learned model decides: analysis, retrieval, the candidate
+        sentences and their features. (Cross-validation prepares each question once and finishes
+        it with each fold's models.)"""
+        _check(cancel)
         analysis = self.analyzer.analyze(question, history)
+        analysis.terms = split_compounds(analysis.terms, self.idf)
+        _check(cancel)
         early = self._refuse_before_retrieval(analysis)
         if early.refuse:
-            return self._refusal(question, early.reason, request_id, started, {})
+            return Prepared(question, analysis, early, [], [], np.zeros((0, len(UNIT_FEATURES))), None, {})
         t0 = time.perf_counter()
         vector = self.retriever.embedder.embed_query(analysis.dense_text)
         passages = self.retriever.search(analysis.retrieval_text, analysis, k=RETRIEVE_K, filters=filters, vector=vector)
         passages = self._add_per_place(passages, analysis, filters, vector)
-        self._boost_named_sources(passages, analysis)
+        named = self._boost_named_sources(passages, analysis)
         timings = {"retrieve": (time.perf_counter() - t0) * 1000}
-        t1 = time.perf_counter()
+        _check(cancel)
         sentences = self.retriever.handle.sentences
         units = [
             unit
@@ -195,12 +259,44 @@ class Assistant:
         ]
         # A source sentence that gives orders to a language model is never quoted (hostile text).
         units = [u for u in units if not instruction_like(u.text)]
-        score_units(units, analysis, self.idf, vector)
-        chosen = select_units(units, analysis, self.quality)
+        matrix = unit_matrix(units, analysis, self.idf, vector, named)
+        return Prepared(question, analysis, Decision(False), passages, units, matrix, vector, timings)
+
+    def _answer(
+        self, question: str, history: list[HistoryTurn] | None, filters: Filters | None, request_id: str | None,
+        started: float, cancel: threading.Event | None = None,
+    ) -> Answer:
+        prepared = self.prepare(question, history, filters, cancel)
+        _check(cancel)
+        answer = self.finish(prepared, request_id, started)
+        writer = llm.get_writer(self.settings)  # None unless LLM=openai|ollama (issue 8)
+        if writer is not None and not answer.refused:  # the model rewrites from the numbered candidates; verified, else `answer`
+            answer = writer.rewrite(question, history, answer, llm.candidates(prepared.passages), answer.figures)
+        return answer
+
+    def finish(
+        self, prepared: Prepared, request_id: str | None = None, started: float | None = None,
+        models: AnswerModels | None = None,
+    ) -> Answer:
+        """The answer from a prepared question: lead sentence and additions chosen by the learned
+        ranker, answerability by the learned classifier (both from `models`, default the shipped
+        ones), computed figures, citations and the number audit."""
+        started = time.perf_counter() if started is None else started
+        question, analysis, units = prepared.question, prepared.analysis, prepared.units
+        timings = dict(prepared.timings)
+        if prepared.early.refuse:
+            return self._refusal(question, prepared.early.reason, request_id, started, timings, analysis)
+        models = models or self.models
+        t1 = time.perf_counter()
+        probs = self._lead_probabilities(prepared, models)
+        for unit, p in zip(units, probs, strict=True):
+            unit.score = float(p)
         candidates = [u for u in units if self.quality.usable(u)]
-        decision = self._decide(analysis, passages, chosen, candidates)
+        decision = self._decide(analysis, prepared.passages, candidates, prepared, probs, models)
         if decision.refuse:
-            return self._refusal(question, decision.reason, request_id, started, timings)
+            return self._refusal(question, decision.reason, request_id, started, timings, analysis,
+                                 nearest=self._nearest(candidates, decision.reason))
+        chosen = select_short(units, candidates, analysis, self.quality, models.composition)
         figures, operands, note = compute(analysis, candidates)
         if figures:
             chosen = [*operands, *(u for u in chosen if u not in operands)]
@@ -208,6 +304,9 @@ class Assistant:
         if conflict is not None and not any(conflict.second is u for u in chosen):
             chosen.append(conflict.second)
         answer = self._compose(question, chosen, request_id, figures, operands)
+        place_note = self._place_note(analysis, chosen)
+        if place_note:
+            answer.answer += f"\n{place_note}"
         if note:
             answer.answer += f" {note}"
         if conflict is not None:
@@ -216,10 +315,13 @@ class Assistant:
         timings["compose"] = (time.perf_counter() - t1) * 1000
         timings["total"] = (time.perf_counter() - started) * 1000
         answer.timings_ms = {k: round(v, 1) for k, v in timings.items()}
-        writer = llm.get_writer(self.settings)  # None unless LLM=openai|ollama (issue 8)
-        if writer is not None:  # the model rewrites from the numbered candidates; verified, else `answer`
-            answer = writer.rewrite(question, history, answer, llm.candidates(passages), answer.figures)
         return answer
+
+    def _lead_probabilities(self, prepared: Prepared, models: AnswerModels) -> np.ndarray:
+        if models.lead is None:  # no trained ranker shipped (a fresh checkout before `marktwijzer train`)
+            score_units(prepared.units, prepared.analysis, self.idf, prepared.vector)
+            return np.asarray([u.score for u in prepared.units])
+        return models.lead.probabilities(prepared.matrix)
 
     def _audited(self, answer: Answer) -> Answer:
         """The number audit every answer path passes: a sentence with a number that is in none of its
@@ -264,7 +366,7 @@ class Assistant:
                     extra.append(passage)
         return passages + extra
 
-    def _boost_named_sources(self, passages: list[Passage], analysis: QuestionAnalysis) -> None:
+    def _boost_named_sources(self, passages: list[Passage], analysis: QuestionAnalysis) -> set[str]:
         """'volgens het magazine', 'RiB Amersfoort', 'de handreiking': prefer the source named."""
         named = prompts.named_sources(analysis.text, self.entries.values())
         if named:
@@ -272,6 +374,7 @@ class Assistant:
                 if passage.source_id in named:
                     passage.score = min(1.0, passage.score * 1.5 + 0.2)
             passages.sort(key=lambda p: -p.score)
+        return named
 
     # -- refusing ------------------------------------------------------------------------------
 
@@ -290,13 +393,20 @@ class Assistant:
         return Decision(False)
 
     def _decide(
-        self, analysis: QuestionAnalysis, passages: list[Passage], chosen: list[Unit], candidates: list[Unit]
+        self, analysis: QuestionAnalysis, passages: list[Passage], candidates: list[Unit], prepared: Prepared,
+        probs: np.ndarray, models: AnswerModels,
     ) -> Decision:
-        if not passages or not chosen:
+        """Coverage checks (is the asked place, year at all in what was found?), then the learned
+        answerability classifier over coverage and support features."""
+        if not passages or not candidates:
             return Decision(True, prompts.REFUSE_NOT_FOUND)
         texts = " ".join(p.text for p in passages).lower()
+        # A place no source covers: refused when the question asks about that place (figures, a
+        # trend, a comparison); in an advice or procedure question the place is the situation and
+        # what the sources say in general still answers (the answer says the place is not covered).
+        quantitative = analysis.intent in (Intent.figure, Intent.trend, Intent.comparison)
         for place in analysis.places:
-            if not place.covered_by and place.name.lower() not in texts:
+            if quantitative and not place.covered_by and not any(n.lower() in texts for n in {place.name, place.asked} - {""}):
                 return Decision(True, prompts.REFUSE_PLACE)
         for municipality in analysis.municipality_asked:
             covered = any(municipality.lower() == m.lower() for e in self.entries.values() for m in e.municipalities)
@@ -305,12 +415,34 @@ class Assistant:
         for year in analysis.years:
             if str(year) not in texts:
                 return Decision(True, prompts.REFUSE_YEAR)
-        best = max(coverage(u, analysis, self.idf) for u in chosen)
-        if best < MIN_COVERAGE:
+        figure_intent = analysis.intent is Intent.figure
+        supporting = [u for u in candidates if self._supports_figure(u, analysis)] if figure_intent else None
+        supported = bool(supporting) if figure_intent else True
+        if not supported and wanted_operations(analysis.text):
+            supported = bool(compute(analysis, candidates)[0])  # the asked figure is a calculation on found ones
+        # Is the topic in the sources at all: the best sentence's share of the question's topic
+        # weight (threshold learned on training folds; the rule before the classifier without one).
+        topic = max(coverage(u, analysis, self.idf) for u in candidates)
+        minimum = models.answerable.params.get("min_topic_coverage", MIN_COVERAGE) if models.answerable else MIN_COVERAGE
+        if topic < minimum:
             return Decision(True, prompts.REFUSE_NOT_FOUND)
-        if analysis.intent is Intent.figure and not any(self._supports_figure(u, analysis) for u in candidates):
+        if not supported:  # typed matching found no sentence with the asked figure, period and place
             return Decision(True, prompts.REFUSE_NO_FIGURE)
+        if analysis.asks_date and not any(self._supports_date(u, analysis) for u in candidates):
+            return Decision(True, prompts.REFUSE_NO_DATE)
+        if models.answerable is None:
+            return Decision(False)
+        usable = [i for i, u in enumerate(prepared.units) if self.quality.usable(u)]
+        row = question_row(analysis, [prepared.units[i] for i in usable], probs[usable], prepared.matrix[usable],
+                           self.idf, supported, supporting)
+        if models.answerable.probability(row) < models.answerable.threshold:
+            return Decision(True, prompts.REFUSE_NOT_FOUND)
         return Decision(False)
+
+    def _supports_date(self, unit: Unit, analysis: QuestionAnalysis) -> bool:
+        """A sentence that could carry the asked date ('per welke datum', 'vanaf wanneer'): a date
+        or period expression beside the asked topic."""
+        return bool(DATE_EXPRESSION.search(unit.text)) and coverage(unit, analysis, self.idf) >= FIGURE_COVERAGE
 
     def _supports_figure(self, unit: Unit, analysis: QuestionAnalysis) -> bool:
         """A sentence that could carry the asked figure: a number with the asked topic, period and place."""
@@ -340,13 +472,71 @@ class Assistant:
                 return False
         return True
 
-    def _refusal(self, question: str, reason: str, request_id: str | None, started: float, timings: dict) -> Answer:
+    def _nearest(self, candidates: list[Unit], reason: str) -> Unit | None:
+        """For a figure, period or topic the sources do not give: the sentence closest to the
+        question (highest lead score), shown as what the sources do say."""
+        if reason not in (prompts.REFUSE_NO_FIGURE, prompts.REFUSE_NOT_FOUND, prompts.REFUSE_YEAR) or not candidates:
+            return None
+        return max(candidates, key=lambda u: u.score)
+
+    def _refusal(
+        self, question: str, reason: str, request_id: str | None, started: float, timings: dict,
+        analysis: QuestionAnalysis | None = None, nearest: Unit | None = None,
+    ) -> Answer:
         timings = {**timings, "total": (time.perf_counter() - started) * 1000}
-        text = prompts.refusal_text(reason, self.entries.values())
+        context = self._place_context(analysis)
+        if nearest is not None:
+            # What the sources do say, cited like any answer sentence (and audited like one).
+            said = self._compose(question, [nearest], request_id)
+            text = f"{reason}{' ' + context if context else ''}\n{prompts.NEAREST_LEAD_IN} {said.answer}"
+            answer = self._audited(said.model_copy(update={"answer": text, "refused": True, "figures": []}))
+            if answer.citations:
+                answer.id = request_id
+                answer.timings_ms = {k: round(v, 1) for k, v in timings.items()}
+                return answer
+        text = prompts.refusal_text(reason, self.entries.values(), context)
         return Answer(
             id=request_id, question=question, answer=text, refused=True,
             timings_ms={k: round(v, 1) for k, v in timings.items()},
         )
+
+    # -- places ------------------------------------------------------------------------------
+
+    def _place_note(self, analysis: QuestionAnalysis, chosen: list[Unit]) -> str:
+        """A municipality answered with its arbeidsmarktregio's figures says so plainly (DESIGN.md 5);
+        a place no source covers, in an answer from general passages, is named as not covered."""
+        cited = {u.passage.source_id for u in chosen}
+        cited_text = " ".join(u.passage.text.lower() for u in chosen)
+        notes = []
+        for place in analysis.places:
+            if not place.covered_by and place.kind in ("region", "municipality"):
+                if not any(n.lower() in cited_text for n in {place.name, place.asked} - {""}):
+                    notes.append(prompts.PLACE_GENERAL.format(place=place.asked or place.name))
+                continue
+            if place.kind != "municipality" or not place.region or place.name.lower() == place.region.lower():
+                continue
+            if not set(place.covered_by) & cited:
+                continue
+            if any(place.name.lower() in u.text.lower() for u in chosen):
+                continue  # the cited sentences are about the municipality itself
+            asked = place.asked if place.asked and place.asked.lower() != place.name.lower() else place.name
+            via = f" (nu gemeente {place.name})" if asked != place.name else ""
+            notes.append(prompts.MUNICIPALITY_IN_REGION.format(municipality=asked, via=via, region=place.region))
+        return " ".join(notes)
+
+    def _place_context(self, analysis: QuestionAnalysis | None) -> str:
+        """For a refusal: the asked place's arbeidsmarktregio, when no source covers it."""
+        if analysis is None:
+            return ""
+        parts = []
+        for place in analysis.places:
+            if place.covered_by:
+                continue
+            if place.kind == "municipality" and place.region:
+                parts.append(prompts.PLACE_NOT_COVERED_IN_REGION.format(place=place.asked or place.name, region=place.region))
+            elif place.kind == "region":
+                parts.append(prompts.REGION_NOT_COVERED.format(region=place.name))
+        return " ".join(parts)
 
     # -- composing -----------------------------------------------------------------------------
 

@@ -23,6 +23,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Annotated, Any, Literal
+from urllib.parse import unquote
 
 from fastapi import Depends, FastAPI, File, Form, Path, Query, Request, UploadFile
 from fastapi.encoders import jsonable_encoder
@@ -42,14 +43,17 @@ from assistant.audit import (
     FEEDBACK_REASONS,
     AnswerRecord,
     AuditStore,
+    DuplicateAnswer,
     FeedbackRecord,
     UnknownAnswer,
 )
-from assistant.auth import ANONYMOUS_ADMIN, KeyRing, Principal, Role
+from assistant.answer import AnswerCancelled
+from assistant.auth import ANONYMOUS_ADMIN, FailedKeyLimiter, KeyRing, Principal, Role, presented_keys
 from assistant.jobs import Job, JobManager, JobState
 from assistant.metrics import Metrics
 from assistant.retrieve import Filters
-from assistant.types import Answer, HistoryTurn
+from assistant.scrub import identifier_has_personal_data
+from assistant.types import MAX_HISTORY_CHARS, MAX_HISTORY_TURNS, Answer, HistoryTurn, history_chars
 from assistant.uploads import (
     UploadMetadata,
     UploadRefused,
@@ -65,13 +69,12 @@ from ingest.registry import (
     load_registry,
 )
 from ingest.settings import Settings
-from ingest.store import IndexNotReady, current_generation
+from ingest.store import IndexNotReady, current_generation, known_damage, named_generation
 
 log = logging.getLogger(__name__)
 
 API_VERSION = "1.0.0"
 ANSWER_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$"
-MAX_HISTORY_TURNS = 20
 MULTIPART_OVERHEAD = 1024 * 1024
 DELTA_WORDS = 4
 
@@ -151,6 +154,7 @@ class Readiness(BaseModel):
     chunks: int
     auth: Literal["on", "off"]
     ingest_jobs_active: int
+    index_damaged: str | None = None  # CURRENT is damaged and `generation`, an older one, serves instead
 
 
 # -- errors ------------------------------------------------------------------------------------
@@ -218,6 +222,7 @@ class ApiContext:
     metrics: Metrics
     limiter: RateLimiter
     executor: ThreadPoolExecutor
+    failed_keys: FailedKeyLimiter = field(default_factory=FailedKeyLimiter)
     audit: AuditStore | None = None
     jobs: JobManager | None = None
     assistant: Any = None
@@ -225,7 +230,23 @@ class ApiContext:
     waiting: int = 0
     chunk_counts: dict[str, int] = field(default_factory=dict)
     _load_lock: threading.Lock = field(default_factory=threading.Lock)
+    _waiting_lock: threading.Lock = field(default_factory=threading.Lock)
     _loader: threading.Thread | None = None
+
+    def admit(self) -> bool:
+        """Count one more answer (queued or computing) unless MAX_QUEUED_ANSWERS are counted already."""
+        with self._waiting_lock:
+            if self.waiting >= self.settings.max_queued_answers:
+                return False
+            self.waiting += 1
+        self.metrics.in_flight.inc()
+        return True
+
+    def release(self) -> None:
+        """Called when the worker has really finished (or never started): not when the caller gave up."""
+        with self._waiting_lock:
+            self.waiting -= 1
+        self.metrics.in_flight.dec()
 
     def start_loading(self) -> None:
         """Load the assistant (index, embedder) in the background; /readyz says when it is there."""
@@ -243,14 +264,19 @@ class ApiContext:
             self.load_error = None
             log.info("assistant loaded")
         except IndexNotReady as exc:
+            if str(exc) != self.load_error:  # said once, not on every question
+                log.warning("no index yet: %s", exc)
             self.load_error = str(exc)
-            log.warning("no index yet: %s", exc)
         except Exception as exc:
             self.load_error = f"{type(exc).__name__}: {exc}"
             log.exception("loading the assistant failed")
 
     def require_assistant(self) -> Any:
         if self.assistant is None:
+            generation = named_generation(self.settings.index_dir)
+            damage = known_damage(generation, self.settings.chroma_url) if generation is not None else None
+            if damage is not None:  # a damaged index is reported, not reloaded on every question
+                raise ApiError(503, damage.code, str(damage), headers={"Retry-After": "30"})
             self.start_loading()
             raise ApiError(
                 503, "index_not_ready",
@@ -284,19 +310,29 @@ def _principal(
     api_key: Annotated[str | None, Depends(_api_key)],
 ) -> Principal:
     ctx = context(request)
+    if any(name.lower() in QUERY_KEY_NAMES for name in request.query_params):
+        # A key in the URL ends up in access logs, proxies and browser history: refused, and redacted in our log.
+        raise ApiError(400, "key_in_query", "Stuur de API-sleutel in een header (Authorization of X-API-Key), "
+                       "niet in de URL.", headers={"WWW-Authenticate": "Bearer"})
     if not ctx.keys.enabled:
         principal = ANONYMOUS_ADMIN
     else:
         # Every key presented must be valid: a wrong key next to a right one is refused, not ignored.
-        authorization = request.headers.get("authorization")
-        presented: list[str] = []
-        if authorization is not None:
-            if bearer is None:
-                raise ApiError(401, "invalid_key", "Alleen 'Authorization: Bearer <sleutel>' wordt ondersteund.",
-                               headers={"WWW-Authenticate": "Bearer"})
-            presented.append(bearer.credentials)
-        if api_key is not None:
-            presented.append(api_key.strip())
+        # All headers count (two Authorization or X-API-Key headers: each is checked), not only the first.
+        presented, malformed = presented_keys(request.headers.getlist("authorization"),
+                                              request.headers.getlist("x-api-key"))
+        client = request.client.host if request.client else "unknown"
+        wait = ctx.failed_keys.blocked(client)
+        if wait > 0:
+            ctx.metrics.rate_limited.inc()
+            raise ApiError(
+                429, "too_many_failed_keys", "Te veel verzoeken met een onbekende API-sleutel; wacht even.",
+                detail={"retry_after_s": round(wait, 2)}, headers={"Retry-After": str(max(1, math.ceil(wait)))},
+            )
+        if malformed:
+            ctx.failed_keys.failed(client)
+            raise ApiError(401, "invalid_key", "Alleen 'Authorization: Bearer <sleutel>' wordt ondersteund.",
+                           headers={"WWW-Authenticate": "Bearer"})
         if not presented:
             raise ApiError(
                 401, "missing_key", "Geen API-sleutel: stuur 'Authorization: Bearer <sleutel>' of 'X-API-Key'.",
@@ -304,6 +340,7 @@ def _principal(
             )
         found = [ctx.keys.lookup(key) for key in presented]
         if any(p is None for p in found):
+            ctx.failed_keys.failed(client)
             raise ApiError(401, "invalid_key", "Onbekende API-sleutel.", headers={"WWW-Authenticate": "Bearer"})
         principals = [p for p in found if p is not None]
         if len({p.name for p in principals}) > 1:
@@ -321,6 +358,35 @@ def _principal(
     return principal
 
 
+QUERY_KEY_NAMES = {"api_key", "apikey", "api-key", "key", "token", "access_token"}
+_QUERY_SECRET = re.compile(r"(?i)([?&](?:" + "|".join(re.escape(n) for n in QUERY_KEY_NAMES) + r")=)[^&\s\"]*")
+
+
+def redact_query_secrets(text: str) -> str:
+    """`/v1/ask?api_key=abc` -> `/v1/ask?api_key=[verwijderd]` (access log lines); a percent-encoded
+    name (`api%5Fkey=`) is decoded first, so it cannot slip past."""
+    if "%" in text and _QUERY_SECRET.search(unquote(text)):
+        text = unquote(text)
+    return _QUERY_SECRET.sub(r"\1[verwijderd]", text)
+
+
+class RedactQuerySecrets(logging.Filter):
+    """On uvicorn's access logger: a key sent in the URL (refused with 400) never reaches the log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(redact_query_secrets(a) if isinstance(a, str) else a for a in record.args)
+        elif isinstance(record.msg, str):
+            record.msg = redact_query_secrets(record.msg)
+        return True
+
+
+def install_log_redaction() -> None:
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, RedactQuerySecrets) for f in access.filters):
+        access.addFilter(RedactQuerySecrets())
+
+
 def reader(principal: Annotated[Principal, Depends(_principal)]) -> Principal:
     return principal
 
@@ -334,6 +400,18 @@ def admin(principal: Annotated[Principal, Depends(_principal)]) -> Principal:
 Reader = Annotated[Principal, Depends(reader)]
 Admin = Annotated[Principal, Depends(admin)]
 AUTH_ERRORS = (401, 403, 429)
+
+
+# -- server options ----------------------------------------------------------------------------
+
+MAX_HEADER_BYTES = 64 * 1024
+
+
+def uvicorn_options() -> dict[str, Any]:
+    """What `marktwijzer serve` passes to uvicorn. h11, not httptools: httptools reads headers of any
+    size (a 32 MB header took 1.9 s to refuse); h11 stops at `h11_max_incomplete_event_size` bytes of
+    request line + headers and answers 400."""
+    return {"http": "h11", "h11_max_incomplete_event_size": MAX_HEADER_BYTES}
 
 
 # -- middleware: request ids, body limits, metrics ---------------------------------------------
@@ -463,7 +541,10 @@ def _index_is_empty(ctx: ApiContext) -> bool:
         return False
     cached = ctx.chunk_counts.get(generation.name)
     if cached is None:
-        cached = sum(s.chunks for s in generation.read_manifest().sources.values())
+        try:
+            cached = sum(s.chunks for s in generation.read_manifest().sources.values())
+        except IndexNotReady:  # a damaged CURRENT while an older generation serves: not empty
+            return False
         ctx.chunk_counts[generation.name] = cached
     return cached == 0
 
@@ -475,31 +556,65 @@ def answer_timeout(settings: Settings) -> float:
     return max(settings.answer_timeout_s, getattr(settings, "llm_timeout", 30.0) * 2 + 15)
 
 
-async def _compute_answer(ctx: ApiContext, body: AskRequest, answer_id: str) -> Answer:
+async def _until_disconnected(request: Request, cancel: threading.Event) -> None:
+    """Sets `cancel` when the client goes away (the body is read already: the next message is the end)."""
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            cancel.set()
+            return
+
+
+async def _compute_answer(ctx: ApiContext, body: AskRequest, answer_id: str, request: Request | None = None) -> Answer:
+    """The answer, computed in the answer pool. The question counts (queue bound, in-flight gauge) until
+    its worker has really finished; a timeout or a disconnected client sets the cancel event, so the
+    work stops at its next stage instead of running on unseen (issue 20)."""
     assistant = ctx.require_assistant()
     if _index_is_empty(ctx):  # nothing to search: an honest refusal, not a retrieval error
         return Answer(id=answer_id, question=body.question.strip(), answer=EMPTY_INDEX_ANSWER, refused=True,
                       timings_ms={"total": 0.0})
-    if ctx.waiting >= ctx.settings.max_queued_answers:
+    if not ctx.admit():
         raise ApiError(503, "overloaded", "Het is te druk; probeer het zo opnieuw.", headers={"Retry-After": "2"})
-    loop = asyncio.get_running_loop()
-    job = partial(assistant.ask, body.question, body.history or None, body.filters, answer_id)
-    ctx.waiting += 1
-    ctx.metrics.in_flight.inc()
+    cancel = threading.Event()
+    job = partial(assistant.ask, body.question, body.history or None, body.filters, answer_id, cancel=cancel)
     try:
-        future = loop.run_in_executor(ctx.executor, job)
-        return await asyncio.wait_for(future, timeout=answer_timeout(ctx.settings))
+        work = ctx.executor.submit(job)
+    except RuntimeError as exc:  # the pool is shut down (server stopping)
+        ctx.release()
+        raise ApiError(503, "unavailable", "De server stopt; probeer het zo opnieuw.") from exc
+    work.add_done_callback(lambda _work: ctx.release())
+    watcher = asyncio.create_task(_until_disconnected(request, cancel)) if request is not None else None
+    outcome = ""  # stays empty when this coroutine is cancelled: a stream whose client went away
+    try:
+        answer = await asyncio.wait_for(asyncio.wrap_future(work), timeout=answer_timeout(ctx.settings))
+        outcome = "answered"
+        return answer
     except TimeoutError as exc:
+        outcome = "timeout"
         raise ApiError(
             504, "timeout", f"Het antwoord duurde langer dan {answer_timeout(ctx.settings):g} s; probeer het opnieuw.",
         ) from exc
+    except AnswerCancelled as exc:
+        outcome = "disconnect"
+        raise ApiError(499, "client_closed", "De verbinding is verbroken; het antwoord is niet afgemaakt.") from exc
     except ValueError as exc:
+        outcome = "failed"
         raise ApiError(422, "invalid_question", str(exc)) from exc
     except IndexNotReady as exc:
+        outcome = "failed"
         raise ApiError(503, "index_not_ready", str(exc), headers={"Retry-After": "5"}) from exc
+    except Exception:
+        outcome = "failed"
+        raise
     finally:
-        ctx.waiting -= 1
-        ctx.metrics.in_flight.dec()
+        if watcher is not None:
+            watcher.cancel()
+        if outcome in ("", "timeout", "disconnect"):
+            cancel.set()  # a running worker stops at its next stage ...
+            queued = work.cancel()  # ... a queued one never starts (released by its done callback)
+            reason = outcome or "disconnect"
+            ctx.metrics.cancelled.labels(reason=reason).inc()
+            log.info("answer %s cancelled (%s)%s", answer_id, reason, " before it started" if queued else "")
 
 
 async def _model_events(
@@ -510,17 +625,30 @@ async def _model_events(
     assistant = ctx.require_assistant()
     loop = asyncio.get_running_loop()
     pending: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+    cancel = threading.Event()
 
     def produce() -> None:
+        events = llm.stream_ask(assistant, body.question, body.history or None, body.filters, answer_id)
         try:
-            for event in llm.stream_ask(assistant, body.question, body.history or None, body.filters, answer_id):
+            for event in events:
+                if cancel.is_set():  # the reader is gone: stop taking model output
+                    break
                 loop.call_soon_threadsafe(pending.put_nowait, ("event", event))
         except Exception as exc:  # noqa: BLE001  (handed to the stream as an `error` event)
             loop.call_soon_threadsafe(pending.put_nowait, ("error", exc))
+        finally:
+            events.close()
 
-    ctx.metrics.in_flight.inc()
+    if not ctx.admit():
+        yield _sse("error", {"id": answer_id, "code": "overloaded", "message": "Het is te druk; probeer het zo opnieuw."})
+        return
     try:
-        loop.run_in_executor(ctx.executor, produce)
+        work = ctx.executor.submit(produce)
+    except RuntimeError:
+        ctx.release()
+        raise
+    work.add_done_callback(lambda _work: ctx.release())  # counted until the producer has stopped
+    try:
         deadline = loop.time() + answer_timeout(ctx.settings)
         while True:
             try:
@@ -536,13 +664,19 @@ async def _model_events(
                 yield _sse("delta", {"text": value.text})
                 continue
             answer = value.answer
-            await _audit(ctx, answer, principal, started, "stream")
+            try:
+                await _audit(ctx, answer, principal, started, "stream")
+            except ApiError as exc:  # no audit record, no answer
+                yield _sse("error", {"id": answer_id, "code": exc.code, "message": exc.message})
+                return
             yield _sse("citations", {"id": answer.id, "citations": answer.citations, "replace": value.replace})
             yield _sse("figures", {"figures": answer.figures})
             yield _sse("done", answer)
             return
     finally:
-        ctx.metrics.in_flight.dec()
+        if not work.done():
+            cancel.set()
+            work.cancel()
 
 
 async def _prepare(ctx: ApiContext, body: AskRequest) -> str:
@@ -553,6 +687,13 @@ async def _prepare(ctx: ApiContext, body: AskRequest) -> str:
         )
     if not body.question.strip():
         raise ApiError(422, "invalid_question", "De vraag is leeg.")
+    if history_chars(body.history) > MAX_HISTORY_CHARS:
+        raise ApiError(422, "history_too_long",
+                       f"De gespreksgeschiedenis is te lang (samen meer dan {MAX_HISTORY_CHARS} tekens).")
+    if body.id is not None and identifier_has_personal_data(body.id):
+        # The id is stored and shown as sent: one holding a BSN, phone number, ... is refused, not stored.
+        raise ApiError(422, "id_personal_data",
+                       "Het id lijkt persoonsgegevens te bevatten; gebruik een willekeurig id.")
     ctx.require_assistant()
     if body.id is not None and ctx.audit is not None and await run_in_threadpool(ctx.audit.get_answer, body.id):
         raise ApiError(409, "duplicate_id", f"Antwoord-id '{body.id}' is al gebruikt; kies een nieuw id.")
@@ -560,17 +701,26 @@ async def _prepare(ctx: ApiContext, body: AskRequest) -> str:
 
 
 async def _audit(ctx: ApiContext, answer: Answer, principal: Principal, started: float, channel: str) -> None:
+    """Writes the audit record before the answer is returned: an answer without a record is never
+    served (409 when another request took the same id meanwhile, else 503). Logs name no question
+    and no SQL parameters."""
+    if ctx.audit is not None:
+        latency_ms = round((time.perf_counter() - started) * 1000, 1)
+        try:
+            await run_in_threadpool(ctx.audit.record_answer, answer, principal.name, latency_ms, channel)
+        except DuplicateAnswer as exc:
+            ctx.metrics.audit_failures.inc()
+            raise ApiError(409, "duplicate_id",
+                           f"Antwoord-id '{answer.id}' is al gebruikt; kies een nieuw id.") from exc
+        except Exception as exc:
+            ctx.metrics.audit_failures.inc()
+            log.error("audit record for answer %s failed (%s); the answer is not served", answer.id,
+                      type(exc).__name__)
+            raise ApiError(503, "audit_unavailable", "Het antwoord kon niet worden vastgelegd in het auditlog; "
+                           "probeer het zo opnieuw.", headers={"Retry-After": "5"}) from None
     ctx.metrics.answers.labels(channel=channel).inc()
     if answer.refused:
         ctx.metrics.refusals.labels(channel=channel).inc()
-    if ctx.audit is None:
-        return
-    latency_ms = round((time.perf_counter() - started) * 1000, 1)
-    try:
-        await run_in_threadpool(ctx.audit.record_answer, answer, principal.name, latency_ms, channel)
-    except Exception:
-        ctx.metrics.audit_failures.inc()
-        log.exception("audit record for answer %s failed", answer.id)
 
 
 def _sse(event: str, data: Any) -> str:
@@ -601,8 +751,15 @@ def _source_out(entry: SourceEntry, indexed: dict[str, Any]) -> SourceOut:
 
 
 def _indexed(settings: Settings) -> dict[str, Any]:
-    generation = current_generation(settings.index_dir)
-    return dict(generation.read_manifest().sources) if generation else {}
+    from ingest.store import IndexDamaged, named_generation
+
+    generation = named_generation(settings.index_dir)  # also when its manifest is damaged: say so
+    if generation is None or not generation.root.is_dir():
+        return {}
+    try:
+        return dict(generation.read_manifest().sources)
+    except IndexDamaged as exc:  # a truncated manifest: 503 with a code, never a 500 or a path
+        raise ApiError(503, exc.code, str(exc), headers={"Retry-After": "30"}) from exc
 
 
 def _registry(settings: Settings) -> list[SourceEntry]:
@@ -622,6 +779,7 @@ def _refused(exc: UploadRefused) -> ApiError:
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The API for these settings (default: MARKTWIJZER_* environment)."""
     settings = settings or Settings()
+    install_log_redaction()
     ctx = ApiContext(
         settings=settings,
         keys=KeyRing(settings),
@@ -671,6 +829,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             {"loc": [str(p) for p in error.get("loc", ())], "msg": str(error.get("msg", "")), "type": error.get("type")}
             for error in exc.errors()
         ]
+        if any(p["type"] == "json_invalid" for p in problems):  # code kept stable; the message says what is wrong
+            return error_response(422, "invalid_request", "De request body is geen geldige JSON.", problems)
+        if any(p["type"] == "missing" and p["loc"] == ["body"] for p in problems):
+            return error_response(422, "invalid_request", "De request body ontbreekt (JSON verwacht).", problems)
+        history = [p for p in problems if p["loc"][:2] == ["body", "history"] and p["type"] == "string_too_long"]
+        if history:
+            return error_response(422, "history_too_long", "Een eerdere vraag of een eerder antwoord in de "
+                                  "gespreksgeschiedenis is te lang.", problems)
         question = [p for p in problems if p["loc"] == ["body", "question"]]
         if any(p["type"] == "string_too_long" for p in question):
             return error_response(422, "question_too_long", "De vraag is te lang (meer dan 2000 tekens).", problems)
@@ -704,20 +870,35 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/readyz", response_model=Readiness, responses=_responses(503), tags=["health"])
     def readyz() -> Readiness:
-        """Ready to answer: an index generation is published and loaded."""
-        generation = current_generation(settings.index_dir)
-        if generation is None:
+        """Ready to answer: an index generation is published and loaded. A damaged CURRENT that no older
+        intact generation can stand in for is a 503 `index_damaged`: found once by the load, then read
+        from what that check remembered (no reload per call, no path). When an older one serves, 200
+        with `index_damaged` saying what is wrong."""
+        from ingest.store import IndexDamaged, known_damage, named_generation
+
+        generation = named_generation(settings.index_dir)  # also when its manifest is damaged
+        if generation is None or not generation.root.is_dir():
             raise ApiError(503, "index_not_ready", "Er is nog geen index; draai `marktwijzer ingest`.",
                            headers={"Retry-After": "5"})
+        damage = known_damage(generation, settings.chroma_url)
         if ctx.assistant is None:
-            ctx.start_loading()
-            raise ApiError(503, "index_not_ready", "De index wordt geladen.", detail=ctx.load_error,
-                           headers={"Retry-After": "2"})
-        manifest = generation.read_manifest()
+            if damage is not None:
+                raise ApiError(503, damage.code, str(damage), headers={"Retry-After": "30"})
+            ctx.start_loading()  # at most one load runs at a time (start_loading)
+            raise ApiError(503, "index_not_ready", "De index wordt geladen.", headers={"Retry-After": "2"})
+        try:
+            manifest = generation.read_manifest()
+            name = manifest.generation or generation.name
+        except IndexDamaged as exc:
+            damage = exc
+        if damage is not None:  # the assistant answers from an older intact generation
+            handle = ctx.assistant.retriever.handle
+            manifest, name = handle.manifest, handle.generation.name
         return Readiness(
-            status="ready", generation=manifest.generation or generation.name, sources=len(manifest.sources),
+            status="ready", generation=name, sources=len(manifest.sources),
             chunks=sum(s.chunks for s in manifest.sources.values()), auth=settings.auth,
             ingest_jobs_active=ctx.jobs.active() if ctx.jobs else 0,
+            index_damaged=str(damage) if damage is not None else None,
         )
 
     @app.get("/metrics", tags=["health"], response_class=Response,
@@ -730,11 +911,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.post("/v1/ask", response_model=Answer, tags=["answers"],
               responses=_responses(*AUTH_ERRORS, 400, 409, 413, 422, 503, 504))
-    async def ask(body: AskRequest, principal: Reader) -> Answer:
+    async def ask(body: AskRequest, principal: Reader, request: Request) -> Answer:
         """One answer (Answer contract). `id` is the answer id; give it to /v1/feedback."""
         started = time.perf_counter()
         answer_id = await _prepare(ctx, body)
-        answer = await _compute_answer(ctx, body, answer_id)
+        answer = await _compute_answer(ctx, body, answer_id, request)
         await _audit(ctx, answer, principal, started, "ask")
         return answer
 
@@ -759,7 +940,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             **_responses(*AUTH_ERRORS, 400, 409, 413, 422, 503),
         },
     )
-    async def ask_stream(body: AskRequest, principal: Reader) -> StreamingResponse:
+    async def ask_stream(body: AskRequest, principal: Reader, request: Request) -> StreamingResponse:
         """The answer as server-sent events; citations come before the text they support."""
         started = time.perf_counter()
         answer_id = await _prepare(ctx, body)
@@ -771,7 +952,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     yield event
                 return
             try:
-                answer = await _compute_answer(ctx, body, answer_id)
+                answer = await _compute_answer(ctx, body, answer_id, request)
+                await _audit(ctx, answer, principal, started, "stream")
             except ApiError as exc:
                 yield _sse("error", {"id": answer_id, "code": exc.code, "message": exc.message})
                 return
@@ -779,7 +961,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 log.exception("streamed answer %s failed", answer_id)
                 yield _sse("error", {"id": answer_id, "code": "internal_error", "message": type(exc).__name__})
                 return
-            await _audit(ctx, answer, principal, started, "stream")
             yield _sse("citations", {"id": answer.id, "citations": answer.citations})
             for piece in _split_deltas(answer.answer):
                 yield _sse("delta", {"text": piece})

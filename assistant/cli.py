@@ -4,27 +4,23 @@ from __future__ import annotations
 
 import ingest  # noqa: F401  (sets the offline environment before heavy imports)
 
-import datetime as dt
 import json
 import logging
-import shutil
 import sys
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from ingest.loaders import LoadError, load_file
 from ingest.registry import (
     RegistryError,
-    SourceEntry,
     SourceStatus,
     SourceType,
     load_registry,
-    save_registry,
 )
 from ingest.settings import Settings
 from ingest.store import IndexNotReady, IngestLocked, current_generation, open_index
@@ -64,12 +60,16 @@ def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log prog
     logging.getLogger("bm25s").setLevel(logging.WARNING)
 
 
+EXIT_REPAIRED = 3  # ingest: the serving index was damaged and this run rebuilt it (report.repaired)
+
+
 @app.command("ingest")
 def ingest_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
     rebuild: Annotated[bool, typer.Option("--rebuild", help="Re-parse and re-embed every source.")] = False,
 ) -> None:
-    """Index the approved sources incrementally. Exit code 2 when some sources failed."""
+    """Index the approved sources incrementally. Exit code 2 when some sources failed, 3 when the index
+    was damaged and has been repaired (the report's `repaired` names the parts)."""
     from ingest.pipeline import IngestError, run_ingest
 
     settings = _settings()
@@ -97,14 +97,22 @@ def ingest_command(
         )
         for failure in report.failed:
             console.print(f"[red]mislukt[/red] {failure.source_id}: {failure.error}")
+        if report.repaired:
+            console.print(f"[yellow]hersteld[/yellow]: de index was beschadigd ({', '.join(report.repaired)}); "
+                          f"generatie {report.generation} is heel")
     if report.failed:
         raise typer.Exit(EXIT_PARTIAL)
+    if report.repaired:
+        raise typer.Exit(EXIT_REPAIRED)
 
 
 def _source_rows(settings: Settings) -> list[dict[str, Any]]:
     registry = load_registry(settings.registry_path)
     generation = current_generation(settings.index_dir)
-    indexed = generation.read_manifest().sources if generation else {}
+    try:
+        indexed = generation.read_manifest().sources if generation else {}
+    except IndexNotReady as exc:  # a damaged manifest: one clear line, no traceback
+        raise _fail(escape(str(exc))) from None
     rows = []
     for entry in registry.sources:
         state = indexed.get(entry.id)
@@ -204,44 +212,40 @@ def sources_add(
     url: Annotated[str, typer.Option("--url")] = "",
     status: Annotated[SourceStatus, typer.Option("--status")] = SourceStatus.draft,
 ) -> None:
-    """Copy FILE into the corpus and register it (draft unless --status approved)."""
+    """Copy FILE into the corpus and register it (draft unless --status approved).
+
+    The same checks and the same locked registry change as an upload through the API or the UI.
+    """
+    from assistant.uploads import UploadMetadata, UploadRefused, add_source, read_local_file, split_list
+
     settings = _settings()
+    meta = UploadMetadata(
+        title=title, id=source_id, publisher=publisher, edition=edition or None, published=published,
+        type=source_type, regions=split_list(regions), url=url, status=status,
+    )
     try:
-        load_file(file)  # refuse unreadable files before they enter the corpus
-    except LoadError as exc:
-        raise _fail(f"{file.name}: {exc}") from None
-    year = dt.date.today().year
-    published_value: dt.date | int = year
-    if published:
-        published_value = int(published) if published.isdigit() else dt.date.fromisoformat(published)
-    target = Path("files") / f"{source_id}{file.suffix.lower()}"
-    try:
-        entry = SourceEntry(
-            id=source_id, title=title, publisher=publisher, edition=edition or str(published_value),
-            published=published_value, type=source_type,
-            regions=[r.strip() for r in (regions or "").split(",") if r.strip()],
-            file=str(target), url=url, status=status,
-        )
-        registry = load_registry(settings.registry_path).with_added(entry)
-    except (RegistryError, ValueError) as exc:
-        raise _fail(str(exc)) from None
-    destination = settings.corpus_dir / target
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(file, destination)
-    save_registry(registry, settings.registry_path)
-    console.print(f"toegevoegd: {source_id} ({status.value}); draai `marktwijzer ingest` om te indexeren")
+        data = read_local_file(file, settings.max_upload_bytes, own_files=(settings.registry_path, settings.data_dir))
+        entry = add_source(settings, file.name, data, meta)
+    except UploadRefused as exc:
+        raise _fail(escape(f"{file.name}: {_refusal_text(exc)}")) from None
+    console.print(f"toegevoegd: {escape(entry.id)} ({entry.status.value}); draai `marktwijzer ingest` om te indexeren")
+
+
+def _refusal_text(exc: Any) -> str:
+    """An UploadRefused as one line: the message and, for invalid metadata, which field and why."""
+    details = exc.detail if isinstance(exc.detail, list) else []
+    extra = "; ".join(f"{d.get('field')}: {d.get('message')}" for d in details if isinstance(d, dict))
+    return f"{exc.message} ({extra})" if extra else exc.message
 
 
 def _set_status(source_id: str, status: SourceStatus) -> None:
-    settings = _settings()
+    from assistant.uploads import UploadRefused, set_status
+
     try:
-        registry = load_registry(settings.registry_path)
-        save_registry(registry.with_status(source_id, status), settings.registry_path)
-    except RegistryError as exc:
-        raise _fail(str(exc)) from None
-    except KeyError:
-        raise _fail(f"geen bron met id '{source_id}' in het register") from None
-    console.print(f"{source_id}: {status.value}; draai `marktwijzer ingest` om de index bij te werken")
+        set_status(_settings(), source_id, status)  # locked: never loses a concurrent API/UI change
+    except UploadRefused as exc:
+        raise _fail(escape(_refusal_text(exc))) from None
+    console.print(f"{escape(source_id)}: {status.value}; draai `marktwijzer ingest` om de index bij te werken")
 
 
 @sources_app.command("approve")
@@ -290,11 +294,27 @@ def figures_command(
 ) -> None:
     """Query the figures extracted at ingest (number, unit, what it measures, period, region, source)."""
     from ingest import figures
+    from ingest.store import IndexDamaged, check_generation
 
-    generation = current_generation(_settings().index_dir)
+    settings = _settings()
+    generation = current_generation(settings.index_dir)
     if generation is None:
         raise _fail("er is nog geen index; draai eerst `marktwijzer ingest`")
-    found = figures.query(figures.load(generation.root), words, region, year, source, kind)[:limit]
+    # A deleted or emptied figures.jsonl must not read as "no figures": what this command reads is checked.
+    read = ("manifest.json", "figures.jsonl")
+    damage = [d for d in check_generation(generation, settings.chroma_url) if d.part in read]
+    try:
+        if damage:
+            raise IndexDamaged(generation.name, damage)
+        records = figures.load(generation.root)
+    except IndexDamaged as exc:
+        from rich.markup import escape
+
+        raise _fail(escape(str(exc))) from None
+    except (OSError, ValueError) as exc:  # a generation without checksums whose figures.jsonl is unreadable
+        raise _fail(f"figures.jsonl van generatie {generation.name} is onleesbaar ({type(exc).__name__}); "
+                    "draai `marktwijzer ingest` om de index te herstellen") from None
+    found = figures.query(records, words, region, year, source, kind)[:limit]
     if as_json:
         _emit_json([record.model_dump() for record in found])
         return
@@ -428,12 +448,14 @@ def serve(
     """Start the HTTP API (keys: MARKTWIJZER_READER_KEYS / ADMIN_KEYS; see README "HTTP API")."""
     import uvicorn
 
+    from assistant.api import uvicorn_options
+
     console.print(f"API op http://{host}:{port} (OpenAPI: http://{host}:{port}/docs)")
     logging.getLogger("marktwijzer").setLevel(logging.INFO)
     logging.getLogger("assistant").setLevel(logging.INFO)
     uvicorn.run(
         "assistant.api:create_app", factory=True, host=host, port=port, log_level="info",
-        timeout_keep_alive=15, timeout_graceful_shutdown=10,
+        timeout_keep_alive=15, timeout_graceful_shutdown=10, **uvicorn_options(),
     )
 
 

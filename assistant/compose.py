@@ -209,6 +209,7 @@ def score_units(
         unit.score = score
 
 
+@lru_cache(maxsize=262144)
 def has_term(term: str, terms: frozenset[str]) -> bool:
     """The stem, or a word of the same family: Dutch compounds and derivations share a long
     prefix ('deeltijder' / 'deeltijdwerker', 'vacatur' / 'vacaturegraad')."""
@@ -306,7 +307,10 @@ def select_short(
         chosen = _cover_places(chosen, ranked, analysis)
         chosen = _cover_sides(chosen, ranked, analysis)
     chosen = _with_antecedents(chosen, usable)
-    return _with_lists(chosen, units, quality)
+    # A lead followed directly by a list ("... de maatregelen aangekondigd ..." + bullets) brings
+    # the list when the question asks for one (a procedure, "welke ...").
+    lists = analysis.intent is Intent.procedure or bool(re.match(r"\s*welke\b", analysis.original, re.I))
+    return _with_lists(chosen, units, quality, follow_lead=lead if lists else None)
 
 
 ANAPHORA = re.compile(r"^(?:Daarmee|Dit|Deze|Dat|Daardoor|Hierdoor|Hiermee|Daarnaast|Daarbij|Zij|Ze|Het gaat|Ook|Bovendien|Daarom|Toch)\b")
@@ -387,7 +391,7 @@ def _mentions(unit: Unit, stem: str) -> bool:
     return stem in unit.terms or any(t.startswith(stem) or t.endswith(stem) for t in unit.terms if len(stem) >= 5)
 
 
-def _with_lists(chosen: list[Unit], units: list[Unit], quality: SentenceQuality) -> list[Unit]:
+def _with_lists(chosen: list[Unit], units: list[Unit], quality: SentenceQuality, follow_lead: Unit | None = None) -> list[Unit]:
     """A lead-in that announces a list ("... bestaat uit:") brings its items; an item brings its lead-in."""
     result: list[Unit] = []
     seen: set[tuple[str, int]] = set()
@@ -408,7 +412,8 @@ def _with_lists(chosen: list[Unit], units: list[Unit], quality: SentenceQuality)
             if lead is not None and lead.text.rstrip().endswith(":") and quality.usable(lead):
                 add(lead)
         add(unit)
-        if unit.text.rstrip().endswith(":") or unit.kind == "bullet":
+        announces = unit is follow_lead and unit.order + 1 < len(siblings) and siblings[unit.order + 1].kind == "bullet"
+        if unit.text.rstrip().endswith(":") or unit.kind == "bullet" or announces:
             following = [s for s in siblings[unit.order + 1 :]]
             items = []
             for sibling in following:

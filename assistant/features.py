@@ -200,11 +200,16 @@ QUESTION_FEATURES = [
     "place_sources_in_top",
     "years_asked",
     "uncovered_place",  # a place no source's registry scope covers (only mentioned in passages)
+    "key_terms_in_lead_passage",  # the two most specific (highest-IDF) question terms, in the lead's passage
+    "key_terms_anywhere",  # ... in any retrieved passage
+    "key_term_unknown",  # the most specific question term is a word the corpus never uses
+    "figure_key_supported",  # a supporting sentence also names the most specific known question term
 ]
 
 
 def question_row(analysis: QuestionAnalysis, units, probs: np.ndarray, matrix: np.ndarray, idf: dict[str, float],
-                 figure_supported: bool) -> dict[str, float]:
+                 figure_supported: bool, supporting: list | None = None) -> dict[str, float]:
+    """`supporting`: the units that carry the asked figure (typed match), for figure questions."""
     f = {name: i for i, name in enumerate(UNIT_FEATURES)}
     order = np.argsort(-probs) if len(probs) else np.array([], dtype=int)
     lead = int(order[0]) if len(order) else None
@@ -233,4 +238,51 @@ def question_row(analysis: QuestionAnalysis, units, probs: np.ndarray, matrix: n
         "place_sources_in_top": float(bool(analysis.sources_for_places & {p.source_id for p in passages.values()})),
         "years_asked": float(bool(analysis.years)),
         "uncovered_place": float(any(not p.covered_by for p in analysis.places)),
+        **_key_terms(analysis, units, lead, idf),
+        "figure_key_supported": float(_key_supported(analysis, supporting, idf)) if supporting is not None else 1.0,
     }
+
+
+def _key_supported(analysis: QuestionAnalysis, supporting: list, idf: dict[str, float]) -> bool:
+    known = sorted((t for t in analysis.terms if t in idf), key=lambda t: -idf[t])
+    if not known:
+        return bool(supporting)
+    return any(has_term(known[0], u.terms | frozenset(tokenize(u.passage.section))) for u in supporting)
+
+
+def _key_terms(analysis: QuestionAnalysis, units, lead: int | None, idf: dict[str, float]) -> dict[str, float]:
+    unknown = max(idf.values(), default=1.0)
+    key = sorted(analysis.terms, key=lambda t: -idf.get(t, unknown))[:2]
+    if not key or lead is None:
+        return {"key_terms_in_lead_passage": 0.0, "key_terms_anywhere": 0.0, "key_term_unknown": float(bool(key))}
+    lead_terms = frozenset(tokenize(units[lead].passage.text))
+    everything = frozenset().union(*(frozenset(tokenize(u.passage.text)) for u in {id(u.passage): u for u in units}.values()))
+    return {
+        "key_terms_in_lead_passage": sum(has_term(t, lead_terms) for t in key) / len(key),
+        "key_terms_anywhere": sum(has_term(t, everything) for t in key) / len(key),
+        "key_term_unknown": float(key[0] not in idf),
+    }
+
+
+def split_compounds(terms: list[str], idf: dict[str, float]) -> list[str]:
+    """A compound the corpus never uses ('kinderopvangpersoneel', 'jaarlicentie') stands for its
+    known parts ('kinderopvang' + 'personeel'); a word with no known parts stays as it is."""
+    out: list[str] = []
+    for term in terms:
+        parts = _split(term, idf)
+        out.extend(parts or [term])
+    return list(dict.fromkeys(out))
+
+
+def _split(term: str, idf: dict[str, float]) -> list[str] | None:
+    if term in idf or len(term) < 8 or term[0].isdigit():
+        return None
+    best: tuple[str, str] | None = None
+    for i in range(4, len(term) - 3):
+        left, right = term[:i], term[i:]
+        if left not in idf:
+            continue
+        for rest in (right, right[1:] if right[0] == "s" else "", right[2:] if right.startswith("en") else ""):
+            if len(rest) >= 4 and rest in idf and (best is None or len(left) > len(best[0])):
+                best = (left, rest)
+    return list(best) if best else None

@@ -28,6 +28,7 @@ import numpy as np
 
 from assistant import evaluate
 from assistant.answer import Assistant, Prepared
+from assistant.compose import coverage
 from assistant.features import QUESTION_FEATURES, UNIT_FEATURES, question_row
 from assistant.linear import DEFAULT_COMPOSITION, AnswerModels, LinearModel
 from assistant.types import Answer, HistoryTurn
@@ -38,7 +39,7 @@ FOLDS = 5
 FALSE_REFUSAL_COST = 2.0  # a wrong "niet gevonden" costs an adviser more than a missed refusal
 COMPOSITION_GRID = [
     {"extra_ratio": ratio, "max_extra": extra, "max_words": words}
-    for ratio in (0.5, 0.7, 0.85) for extra in (1.0, 2.0) for words in (70.0,)
+    for ratio in (0.5, 0.75) for extra in (1.0, 2.0, 3.0) for words in (70.0, 90.0)
 ]
 WORDS_PENALTY = 0.004  # facts_all points given up per extra median word (0.1 facts ~ 25 words)
 MEDIAN_WORDS_LIMIT = 80
@@ -172,8 +173,12 @@ def _question_rows(assistant: Assistant, items: Sequence[Item], lead: LinearMode
         probs = lead.probabilities(prep.matrix[usable]) if lead else np.zeros(len(usable))
         units = [prep.units[i] for i in usable]
         figure = prep.analysis.intent.value == "figure"
-        supported = any(assistant._supports_figure(u, prep.analysis) for u in units) if figure else True
-        rows.append(question_row(prep.analysis, units, probs, prep.matrix[usable], assistant.idf, supported))
+        supporting = [u for u in units if assistant._supports_figure(u, prep.analysis)] if figure else None
+        if figure and not supporting:
+            rows.append(None)  # refused by typed matching before the classifier is asked
+            continue
+        rows.append(question_row(prep.analysis, units, probs, prep.matrix[usable], assistant.idf,
+                                 bool(supporting) if figure else True, supporting))
     return rows
 
 
@@ -238,10 +243,34 @@ def choose_composition(assistant: Assistant, items: Sequence[Item], models: Answ
     return best
 
 
+def topic_coverage(assistant: Assistant, item: Item) -> float | None:
+    """The best sentence's share of the question's topic weight (None: decided before that)."""
+    prep = item.prepared
+    if prep is None or prep.early.refuse:
+        return None
+    candidates = [u for u in prep.units if assistant.quality.usable(u)]
+    if not candidates:
+        return None
+    return max(coverage(u, prep.analysis, assistant.idf) for u in candidates)
+
+
+def choose_min_topic_coverage(assistant: Assistant, items: Sequence[Item]) -> float:
+    values = [(topic_coverage(assistant, it), it.answerable) for it in items]
+    values = [(v, a) for v, a in values if v is not None]
+    best, best_cost = 0.0, float("inf")
+    for t in np.arange(0.0, 0.41, 0.02):
+        cost = sum(FALSE_REFUSAL_COST for v, a in values if v < t and a) + sum(1 for v, a in values if v >= t and not a)
+        if cost < best_cost - 1e-9:
+            best, best_cost = float(t), cost
+    return round(best, 3)
+
+
 def train(assistant: Assistant, items: Sequence[Item], label: str = "") -> AnswerModels:
     trained_on = label or f"{len(items)} items"
     lead = fit_lead(items, trained_on)
     answerable = fit_answerable(assistant, items, trained_on=trained_on)
+    if answerable is not None:
+        answerable.params["min_topic_coverage"] = choose_min_topic_coverage(assistant, items)
     models = AnswerModels(lead=lead, answerable=answerable)
     models.composition = choose_composition(assistant, items, models)
     if lead is not None:

@@ -75,7 +75,7 @@ def logit(p: float) -> float:
     return math.log(p / (1 - p))
 
 
-DEFAULT_COMPOSITION = {"extra_ratio": 0.6, "max_extra": 2.0, "max_words": 75.0}
+DEFAULT_COMPOSITION = {"extra_ratio": 0.6, "max_extra": 2.0, "max_words": 70.0}
 
 
 class AnswerModels(BaseModel):

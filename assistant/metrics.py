@@ -16,7 +16,7 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from ingest.store import current_generation
+from ingest.store import IndexNotReady, current_generation
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ class IndexCollector(Collector):
                 sources.add_metric([], len(manifest.sources))
                 chunks.add_metric([], sum(s.chunks for s in manifest.sources.values()))
                 size.add_metric([], sum(p.stat().st_size for p in generation.root.rglob("*") if p.is_file()))
-            except OSError:  # a generation removed between the check and the walk
+            except (OSError, IndexNotReady):  # removed between the check and the walk, or damaged
                 log.debug("index changed during a metrics scrape", exc_info=True)
         yield sources
         yield chunks

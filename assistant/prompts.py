@@ -25,12 +25,17 @@ REFUSE_YEAR = "De goedgekeurde bronnen bevatten geen cijfers of informatie over 
 REFUSE_PLACE = "De goedgekeurde bronnen gaan niet over de regio of gemeente waar je naar vraagt."
 REFUSE_NOT_FOUND = "Ik heb het antwoord op deze vraag niet gevonden in de goedgekeurde bronnen."
 REFUSE_NO_FIGURE = "De goedgekeurde bronnen noemen het cijfer waar je naar vraagt niet."
+REFUSE_NO_DATE = "De goedgekeurde bronnen noemen de datum of periode waar je naar vraagt niet."
 CONFLICT_NOTE = "Let op: de bronnen geven hier verschillende cijfers; beide staan hierboven met hun eigen bron."
 MUNICIPALITY_IN_REGION = (
     "{municipality}{via} hoort bij de arbeidsmarktregio {region}; de bronnen geven cijfers voor die hele "
     "arbeidsmarktregio, niet voor de gemeente apart."
 )
 PLACE_NOT_COVERED_IN_REGION = "{place} hoort bij de arbeidsmarktregio {region}; daarover gaat geen van de goedgekeurde bronnen."
+NEAREST_LEAD_IN = "Wat de bronnen er wel over zeggen:"
+PLACE_GENERAL = (
+    "De goedgekeurde bronnen gaan niet specifiek over {place}; dit is wat ze in het algemeen zeggen."
+)
 REGION_NOT_COVERED = "Over de arbeidsmarktregio {region} gaat geen van de goedgekeurde bronnen."
 REFUSE_NO_TOPIC = "Ik begrijp de vraag niet goed genoeg om in de bronnen te zoeken. Kun je hem anders formuleren?"
 

@@ -61,6 +61,15 @@ PERSONAL_DATA = re.compile(
     r"geboortedatum|\bbsn\b|burgerservicenummer|privé|priveadres|\biban\b|waar woont",
     re.IGNORECASE,
 )
+# An attribute of a named person ("Hoe oud is Doris", "de leeftijd van Nicky"): personal data too.
+PERSON_ATTRIBUTE = re.compile(
+    r"\bhoe oud (?:is|was|werd)\s+[A-Z][a-z]+|\bleeftijd van\s+[A-Z][a-z]+",
+)
+ASKS_DATE = re.compile(
+    r"\bper welke datum\b|\bop welke datum\b|\bvanaf wanneer\b|\bsinds wanneer\b|\btot wanneer\b|\bin welk jaar\b"
+    r"|\bwanneer (?:treedt|gaat|start|begint|stopt|eindigt|verschijnt|komt)\b",
+    re.IGNORECASE,
+)
 OWN_FORECAST = re.compile(
     r"\bvoorspel\w*|\bwat denk (?:jij|je)\b|\bverwacht (?:jij|je)\b|\bjouw (?:verwachting|inschatting|prognose)\b|"
     r"\bschat (?:jij|je)\b|\bwat wordt\b.*\bin 20[3-9]\d\b|\bhoe ziet\b.*\ber(?:\s\w+)? uit in 20\d\d",
@@ -106,6 +115,7 @@ class QuestionAnalysis(BaseModel):
     sides: list[str] = Field(default_factory=list, description="Stems of the alternatives a comparison weighs ('industrie of onderwijs').")
     relative_period: bool = Field(False, description="Asks about a period relative to the figure ('een jaar eerder').")
     personal_data: bool = False
+    asks_date: bool = Field(False, description="Asks when ('per welke datum', 'vanaf wanneer', 'in welk jaar').")
     follow_up: bool = False
     terms: list[str] = Field(default_factory=list, description="Stemmed content terms, places removed.")
 
@@ -235,7 +245,8 @@ class QuestionAnalyzer:
             own_forecast=bool(OWN_FORECAST.search(text)),
             relative_period=bool(RELATIVE_PERIOD.search(text)),
             sides=comparison_sides(_strip_places(text, places), terms),
-            personal_data=bool(PERSONAL_DATA.search(text)),
+            personal_data=bool(PERSONAL_DATA.search(text) or PERSON_ATTRIBUTE.search(original)),
+            asks_date=bool(ASKS_DATE.search(original)),
             follow_up=follow_up,
             terms=list(dict.fromkeys(terms)),
         )

@@ -77,6 +77,11 @@ class IngestReport(BaseModel):
     embedded: int = Field(0, description="Chunks embedded in this run (0 when nothing changed).")
     generation: str = ""
     timings_s: dict[str, float] = Field(default_factory=dict, description="Seconds per stage.")
+    repaired: list[str] = Field(
+        default_factory=list,
+        description="Parts of a damaged serving generation this run rebuilt (e.g. 'bm25', 'chroma'); "
+        "empty when the index was intact.",
+    )
 
     @property
     def partial(self) -> bool:
@@ -96,6 +101,13 @@ class IndexedSource(BaseModel):
     indexed_at: str
 
 
+class FileDigest(BaseModel):
+    """Size and SHA-256 of one file of a generation, as the ingest wrote it."""
+
+    size: int = Field(ge=0)
+    sha256: str = Field("", description="Empty: not checksummed (a file its library rewrites when it opens it).")
+
+
 class Manifest(BaseModel):
     """What one index generation holds; written last, so its presence means the generation is whole."""
 
@@ -105,6 +117,9 @@ class Manifest(BaseModel):
     embedding_dim: int
     pipeline_version: str
     sources: dict[str, IndexedSource] = Field(default_factory=dict)
+    # Every file of the generation (relative POSIX path -> digest), checked when it is loaded. Empty in
+    # generations written before checksums existed: the next ingest writes a generation that has them.
+    files: dict[str, FileDigest] = Field(default_factory=dict)
 
     def chunk_ids(self) -> list[str]:
         return [chunk_id for source in self.sources.values() for chunk_id in source.chunk_ids]

@@ -5,6 +5,13 @@ parsed. Changed sources go through LangChain's indexing API with a SQL record ma
 embeds only chunks it has not stored before and deletes the source's stale ones. Withdrawn or
 deleted sources are removed through the same record manager. Nothing touches the serving
 generation: see ingest.store.
+
+A damaged serving generation (ingest.store.check_generation) is repaired by this run: parts derived
+from Chroma (BM25, figures, terms, sentence vectors, record manager) are rebuilt from the damaged
+generation's own collection; a damaged collection or manifest makes the newest intact older
+generation the base (only sources changed since are embedded), or, without one, a full rebuild.
+`IngestReport.repaired` names the parts and the damaged generation is removed once the repair is
+published.
 """
 
 from __future__ import annotations
@@ -13,9 +20,12 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import shutil
 import time
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from chromadb.errors import NotFoundError
@@ -33,17 +43,22 @@ from ingest.models import Chunk, IndexedSource, IngestReport, Manifest, SourceFa
 from ingest import figures, terms
 from ingest.infographic import pair_labels
 from ingest.registry import Registry, SourceEntry, duplicate_ids, load_registry
-from ingest.sentences import SentenceStore, embeddable, split_passage
+from ingest.sentences import FILE_NAME, SentenceStore, embeddable, split_passage
 from ingest.settings import Settings
 from ingest.store import (
     COLLECTION,
+    REBUILT_PARTS,
+    Damage,
     Generation,
+    check_generation,
     chroma_for,
     collect_garbage,
     collection_name,
-    current_generation,
+    digest_files,
     ingest_lock,
+    named_generation,
     new_generation,
+    older_complete_generations,
     publish,
     release_chroma,
 )
@@ -142,25 +157,28 @@ def _registry_or_fail(settings: Settings) -> Registry:
 
 
 def run_ingest(settings: Settings, rebuild: bool = False, progress: Progress | None = None) -> IngestReport:
-    """Bring the index in line with the approved sources. See the module docstring."""
+    """Bring the index in line with the approved sources (and repair a damaged one). See the module docstring."""
     started = time.perf_counter()
     notify = progress or (lambda message, done, total: None)
     registry = _registry_or_fail(settings)
     index_dir = settings.index_dir
     with ingest_lock(index_dir):
         embedder = get_embedder(settings.embedding, settings.embedding_threads)
-        base = current_generation(index_dir)
+        report = IngestReport()
+        base, damage, drop = _base(index_dir, settings.chroma_url, rebuild)
         previous = base.read_manifest() if base else None
         if previous and (previous.embedding != embedder.name or previous.embedding_dim != embedder.dim):
             log.warning("embedding model changed (%s -> %s): rebuilding the index", previous.embedding, embedder.name)
             rebuild = True
         if rebuild:
             base, previous = None, None
-        report = IngestReport()
+        report.repaired = sorted({d.part for d in damage})
         stage = time.perf_counter()
         changed, removed = _plan(registry, settings, embedder.name, previous, report, notify)
         report.timings_s["parse"] = round(time.perf_counter() - stage, 3)
-        if not changed and not removed and base is not None:
+        # A generation from before checksums gets a new one that has them (nothing is re-embedded).
+        unchecked = previous is not None and not previous.files
+        if not changed and not removed and base is not None and not damage and not unchecked:
             report.chunks = sum(s.chunks for s in previous.sources.values()) if previous else 0
             report.generation = base.name
             report.seconds = round(time.perf_counter() - started, 3)
@@ -172,18 +190,72 @@ def run_ingest(settings: Settings, rebuild: bool = False, progress: Progress | N
                 f"the Chroma server at {settings.chroma_url} has no collection for generation "
                 f"{base.name if base else '?'}; restore it or run `marktwijzer ingest --rebuild`"
             ) from exc
+        if base is not None and base.name in drop:  # building on the damaged generation itself
+            _drop_damaged(generation, [d for d in damage if d.part in REBUILT_PARTS])
+            if "sentences.npz" in report.repaired:
+                _seed_sentences(index_dir, base, generation, settings.chroma_url)
         try:
             manifest = _apply(
                 generation, previous, changed, removed, embedder, report, notify, registry, settings.chroma_url
             )
-            publish(index_dir, generation, manifest)
         finally:
             release_chroma(generation.chroma_dir)
-        collect_garbage(index_dir, settings.keep_generations, settings.chroma_url)
+        # Digests last: after Chroma and the record manager have closed their files.
+        manifest.files = digest_files(generation)
+        publish(index_dir, generation, manifest)
+        if damage:
+            log.warning("repaired %s of damaged generation %s in new generation %s",
+                        ", ".join(report.repaired), next(iter(drop), "?"), generation.name)
+        collect_garbage(index_dir, settings.keep_generations, settings.chroma_url, drop=drop)
         report.chunks = sum(s.chunks for s in manifest.sources.values())
         report.generation = generation.name
         report.seconds = round(time.perf_counter() - started, 3)
         return report
+
+
+def _base(index_dir: Path, chroma_url: str, rebuild: bool) -> tuple[Generation | None, list[Damage], set[str]]:
+    """The generation to build on, the damage of the serving one, and the damaged generations to remove.
+
+    Intact CURRENT: itself. Damage only in parts rebuilt from Chroma: still itself (those parts are
+    dropped from the copy and rebuilt). Damaged collection or manifest: the newest intact older
+    generation, else None (full rebuild)."""
+    current = named_generation(index_dir)
+    if current is None:
+        return None, [], set()  # never ingested (or CURRENT removed): build from scratch
+    damage = check_generation(current, chroma_url)
+    if not damage:
+        return current, [], set()
+    if rebuild or {d.part for d in damage} <= REBUILT_PARTS:
+        return (None if rebuild else current), damage, {current.name}
+    for older in older_complete_generations(index_dir, current):
+        if not check_generation(older, chroma_url):
+            log.warning("generation %s is damaged (%s): building on the older generation %s",
+                        current.name, ", ".join(sorted({d.part for d in damage})), older.name)
+            return older, damage, {current.name}
+    log.warning("generation %s is damaged and no intact older one exists: rebuilding the index", current.name)
+    return None, damage, {current.name}
+
+
+def _seed_sentences(index_dir: Path, damaged: Generation, generation: Generation, chroma_url: str) -> None:
+    """Start the rebuilt sentence vectors from an intact older generation's: chunk ids are hashes of
+    their content, so a chunk both hold has the same sentences and vectors; only the rest is embedded."""
+    embedding = damaged.read_manifest().embedding
+    for older in older_complete_generations(index_dir, damaged):
+        if (not check_generation(older, chroma_url) and (older.root / FILE_NAME).is_file()
+                and older.read_manifest().embedding == embedding):
+            shutil.copy2(older.root / FILE_NAME, generation.root / FILE_NAME)
+            log.info("sentence vectors seeded from generation %s", older.name)
+            return
+
+
+def _drop_damaged(generation: Generation, damage: list[Damage]) -> None:
+    """Remove the damaged parts from the working copy; `_apply` rebuilds them."""
+    for part in sorted({d.part for d in damage}):
+        path = generation.root / part
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
 
 
 def _plan(
@@ -250,8 +322,13 @@ def _apply(
         client=client,
         collection_metadata={"hnsw:space": "cosine"},
     )
+    rebuild_records = previous is not None and not generation.records_path.is_file()
     records = SQLRecordManager(namespace=f"chroma/{COLLECTION}", db_url=f"sqlite:///{generation.records_path}")
     records.create_schema()
+    if rebuild_records:  # damaged and dropped: the keys are the collection's ids, grouped by source
+        existing = store.get(include=["metadatas"])
+        if existing["ids"]:
+            records.update(existing["ids"], group_ids=[str(m["source_id"]) for m in existing["metadatas"]])
     now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     sources = dict(previous.sources) if previous else {}
 
@@ -297,14 +374,16 @@ def _apply(
     report.timings_s["embed"] = round(embeddings.seconds, 3)
     report.timings_s["vector_store"] = round(time.perf_counter() - stage - embeddings.seconds, 3)
 
+    records.engine.dispose()  # no open handle on records.sqlite when its digest is taken
+
+    stored = store.get(include=["documents", "metadatas"])
+    ids, texts = stored["ids"], stored["documents"]
     stage = time.perf_counter()
     final_ids = {chunk_id for source in sources.values() for chunk_id in source.chunk_ids}
-    _update_sentences(generation, embedder, changed, final_ids, notify)
+    _update_sentences(generation, embedder, ids, texts, stored["metadatas"], final_ids, notify)
     report.timings_s["sentences"] = round(time.perf_counter() - stage, 3)
 
     stage = time.perf_counter()
-    stored = store.get(include=["documents", "metadatas"])
-    ids, texts = stored["ids"], stored["documents"]
     lexical = LexicalIndex.build(ids, texts)
     lexical.save(generation.bm25_dir)
     report.timings_s["lexical"] = round(time.perf_counter() - stage, 3)
@@ -355,29 +434,36 @@ def _write_figures(
 
 
 def _update_sentences(
-    generation: Generation, embedder: Embedder, changed: list[ParsedSource], final_ids: set[str], notify: Progress
+    generation: Generation, embedder: Embedder, ids: list[str], texts: list[str], metadatas: list[dict],
+    final_ids: set[str], notify: Progress,
 ) -> None:
-    """Embed the sentences of chunks that have none yet; drop those of chunks that are gone."""
-    store = SentenceStore.load(generation.root, embedder.dim)
+    """Embed the sentences of stored chunks that have none yet (new chunks; all of them when a damaged
+    sentences.npz was dropped); drop those of chunks that are gone. A chunk's text and section come
+    from the collection, exactly as the ingest stored them."""
+    try:
+        store = SentenceStore.load(generation.root, embedder.dim)
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+        # Unreadable in a generation from before checksums (with them, check_generation finds it first).
+        log.warning("sentence vectors unreadable (%s): embedding them again", type(exc).__name__)
+        store = SentenceStore.empty(embedder.dim)
     have = store.chunk_set()
-    ids: list[str] = []
+    new_ids: list[str] = []
     orders: list[int] = []
-    texts: list[str] = []
-    for parsed in changed:
-        for chunk in parsed.chunks:
-            if chunk.id in have or chunk.id in ids:
-                continue
-            for span in split_passage(chunk.text, chunk.section):
-                if embeddable(span):
-                    ids.append(chunk.id)
-                    orders.append(span.order)
-                    texts.append(span.text)
+    new_texts: list[str] = []
+    for chunk_id, text, meta in zip(ids, texts, metadatas, strict=True):
+        if chunk_id in have or chunk_id not in final_ids:
+            continue
+        for span in split_passage(text[int(meta.get("text_offset", 0)):], str(meta.get("section", ""))):
+            if embeddable(span):
+                new_ids.append(chunk_id)
+                orders.append(span.order)
+                new_texts.append(span.text)
     vectors = []
-    for start in range(0, len(texts), 128):
-        notify("zinnen inbedden", start, len(texts))
-        vectors.append(embedder.embed_passages(texts[start : start + 128]))
+    for start in range(0, len(new_texts), 128):
+        notify("zinnen inbedden", start, len(new_texts))
+        vectors.append(embedder.embed_passages(new_texts[start : start + 128]))
     matrix = vectors[0] if len(vectors) == 1 else (np.vstack(vectors) if vectors else np.zeros((0, embedder.dim), np.float32))
-    store = store.updated(final_ids, ids, orders, matrix)
+    store = store.updated(final_ids, new_ids, orders, matrix)
     store.save(generation.root)
     if not store.chunk_set() <= final_ids:
         raise IngestError("index check failed: sentence vectors of removed chunks remain")

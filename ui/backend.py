@@ -180,10 +180,13 @@ class InProcessBackend(Backend):
             raise BackendError(f"Het bronnenregister is ongeldig: {exc}") from exc
 
     def _indexed(self) -> dict[str, Any]:
-        from ingest.store import current_generation
+        from ingest.store import IndexNotReady, current_generation
 
         generation = current_generation(self.settings.index_dir)
-        return generation.read_manifest().sources if generation else {}
+        try:
+            return generation.read_manifest().sources if generation else {}
+        except IndexNotReady as exc:  # a damaged manifest: said plainly, in Dutch, without a path
+            raise BackendError(str(exc)) from exc
 
     def sources(self) -> list[dict[str, Any]]:
         indexed = self._indexed()

@@ -1,0 +1,157 @@
+"""The generalised answer core: learned models as plain data, folds grouped by passage, short
+answers that lead with the asked figure, places through the official municipality table."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from assistant.answer import Assistant
+from assistant.evaluate import contains_fact, strip_markers, untraceable_numbers
+from assistant.features import QUESTION_FEATURES, UNIT_FEATURES, split_compounds
+from assistant.learn import Item, assign_folds, unit_labels
+from assistant.linear import WEIGHTS_DIR, AnswerModels, LinearModel
+from assistant.verify import split_sentences
+from ingest.models import IngestReport
+from ingest.settings import Settings
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def assistant(built_index: tuple[Settings, IngestReport]) -> Assistant:
+    settings, _ = built_index
+    return Assistant(settings)
+
+
+def _words(text: str) -> int:
+    return len(re.findall(r"\w+", strip_markers(text)))
+
+
+# -- learned models are plain data -----------------------------------------------------------------
+
+
+def test_linear_model_matches_scikit_learn_and_round_trips_as_json(tmp_path: Path) -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(200, 3)) * [1.0, 5.0, 0.1] + [0.0, 2.0, -1.0]
+    y = (x[:, 0] + 0.2 * x[:, 1] > 0.4).astype(float)
+    mean, scale = x.mean(axis=0), x.std(axis=0)
+    fitted = LogisticRegression().fit((x - mean) / scale, y)
+    model = LinearModel(name="t", features=["a", "b", "c"], mean=mean.tolist(), scale=scale.tolist(),
+                        coef=fitted.coef_[0].tolist(), intercept=float(fitted.intercept_[0]))
+    assert np.allclose(model.probabilities(x), fitted.predict_proba((x - mean) / scale)[:, 1])
+    model.save(tmp_path / "t.json")
+    data = json.loads((tmp_path / "t.json").read_text())
+    assert set(data) >= {"features", "mean", "scale", "coef", "intercept", "threshold"}
+    again = LinearModel.model_validate(data)
+    assert np.allclose(again.probabilities(x), model.probabilities(x), atol=1e-5)
+    assert again.weights()[0][0] == "a"  # the feature the label depends on most
+
+
+def test_linear_model_refuses_inconsistent_weights() -> None:
+    with pytest.raises(ValueError):
+        LinearModel(name="t", features=["a", "b"], mean=[0.0], scale=[1.0, 1.0], coef=[1.0, 1.0], intercept=0.0)
+
+
+def test_shipped_weights_are_json_over_the_current_features() -> None:
+    models = AnswerModels.shipped()
+    assert models.lead is not None and models.answerable is not None, "run `make train` to ship weights"
+    assert models.lead.features == UNIT_FEATURES
+    assert models.answerable.features == QUESTION_FEATURES
+    assert 0.0 < models.answerable.threshold < 1.0
+    assert not list(WEIGHTS_DIR.glob("*.pkl")) and not list(WEIGHTS_DIR.glob("*.pickle"))
+    assert {"extra_ratio", "max_extra", "max_words"} <= set(models.composition)
+
+
+# -- folds and labels ----------------------------------------------------------------------------
+
+
+def test_items_quoting_the_same_passage_share_a_fold(assistant: Assistant) -> None:
+    passages = list(assistant.retriever.passages.values())
+    text = next(p.text for p in passages if len(p.text) > 600)
+    sentences = [s.strip() for s in re.split(r"(?<=[.!?])\s+", text) if len(s.split()) > 8]
+    assert len(sentences) >= 2
+    items = [
+        Item({"id": "a", "type": "fact", "question": "x", "evidence": [sentences[0]]}, "t"),
+        Item({"id": "b", "type": "fact", "question": "y", "evidence": [sentences[-1]]}, "t"),
+    ] + [Item({"id": f"u{i}", "type": "unanswerable", "question": "z", "evidence": []}, "t") for i in range(8)]
+    folds = assign_folds(items, passages, k=5)
+    assert folds[0] == folds[1]
+    assert len(set(folds)) == 5  # the ungrouped items still spread over every fold
+
+
+def test_unit_labels_mark_the_evidence_sentence(assistant: Assistant) -> None:
+    question = "Hoeveel vacatures stonden er open in regio Amersfoort?"
+    prepared = assistant.prepare(question)
+    gold = next(u.text for u in prepared.units if "9.500" in u.text and "vacatures" in u.text)
+    item = Item({"id": "x", "type": "fact", "question": question, "evidence": [gold], "expected": []}, "t", prepared)
+    labels = unit_labels(item)
+    assert labels.sum() >= 1
+    assert all(("9.500" in u.text) or not label for u, label in zip(prepared.units, labels, strict=True))
+    refused = Item({"id": "y", "type": "unanswerable", "question": question}, "t", prepared)
+    assert unit_labels(refused).sum() == 0
+
+
+def test_unknown_compounds_stand_for_their_known_parts(assistant: Assistant) -> None:
+    idf = assistant.idf
+    from ingest.lexical import tokenize
+
+    [term] = tokenize("kinderopvangpersoneel")
+    parts = split_compounds([term], idf)
+    assert len(parts) == 2 and all(p in idf for p in parts)
+    [nonsense] = tokenize("boerenkoolstamppot")
+    assert all(p not in idf for p in split_compounds([nonsense], idf)) or len(split_compounds([nonsense], idf)) == 2
+
+
+# -- behaviour ----------------------------------------------------------------------------------
+
+
+def test_the_first_sentence_answers_the_figure_question(assistant: Assistant) -> None:
+    answer = assistant.ask("Hoeveel vacatures stonden er open in regio Amersfoort?")
+    assert not answer.refused
+    first = split_sentences(answer.answer)[0].text
+    assert contains_fact(first, "9.500"), answer.answer
+    assert _words(answer.answer) <= 90, answer.answer
+    assert untraceable_numbers(answer, include_metadata=False) == []
+
+
+def test_a_municipality_gets_its_regions_figure_with_a_plain_statement(assistant: Assistant) -> None:
+    answer = assistant.ask("Hoeveel vacatures stonden er open in Leusden?")
+    assert not answer.refused, answer.answer
+    assert contains_fact(answer.answer, "9.500"), answer.answer
+    assert "arbeidsmarktregio Amersfoort" in answer.answer
+    assert "hele" in answer.answer  # the figure is for the whole region, said plainly
+
+
+def test_a_former_municipality_is_read_through_the_merger_table(assistant: Assistant) -> None:
+    analysis = assistant.analyzer.analyze("Hoeveel vacatures zijn er in Delfzijl?")
+    [place] = analysis.places
+    assert place.name == "Eemsdelta" and place.region == "Groningen" and place.covered_by
+
+
+def test_an_uncovered_municipality_is_refused_naming_its_region(assistant: Assistant) -> None:
+    answer = assistant.ask("Hoeveel vacatures stonden er open in de gemeente Zwolle?")
+    assert answer.refused, answer.answer
+    assert "IJsselvechtstreek" in answer.answer
+
+
+def test_a_figure_the_sources_do_not_give_is_refused_with_what_they_do_say(assistant: Assistant) -> None:
+    answer = assistant.ask("Wat kost een jaarlicentie op ArbeidsmarktInZicht?")
+    assert answer.refused, answer.answer
+    assert untraceable_numbers(answer, include_metadata=False) == []
+
+
+def test_advice_in_an_uncovered_place_is_answered_from_general_passages(assistant: Assistant) -> None:
+    answer = assistant.ask(
+        "Een technisch bedrijf in Hengelo wil gepensioneerden terughalen om jonge monteurs te begeleiden. "
+        "Wat kan ik de werkgever adviseren?"
+    )
+    assert not answer.refused, answer.answer
+    assert "Hengelo" in answer.answer  # says the sources are not about Hengelo specifically
+    assert answer.citations
