@@ -295,7 +295,7 @@ class Assistant:
         decision = self._decide(analysis, prepared.passages, candidates, prepared, probs, models)
         if decision.refuse:
             return self._refusal(question, decision.reason, request_id, started, timings, analysis,
-                                 nearest=self._nearest(candidates, decision.reason))
+                                 nearest=self._nearest(candidates, decision.reason, analysis))
         chosen = select_short(units, candidates, analysis, self.quality, models.composition)
         figures, operands, note = compute(analysis, candidates)
         if figures:
@@ -472,12 +472,14 @@ class Assistant:
                 return False
         return True
 
-    def _nearest(self, candidates: list[Unit], reason: str) -> Unit | None:
+    def _nearest(self, candidates: list[Unit], reason: str, analysis: QuestionAnalysis) -> Unit | None:
         """For a figure, period or topic the sources do not give: the sentence closest to the
-        question (highest lead score), shown as what the sources do say."""
-        if reason not in (prompts.REFUSE_NO_FIGURE, prompts.REFUSE_NOT_FOUND, prompts.REFUSE_YEAR) or not candidates:
+        question (highest lead score) among those that share a question term, shown as what the
+        sources do say. An off-topic question gets no quote at all."""
+        if reason not in (prompts.REFUSE_NO_FIGURE, prompts.REFUSE_NOT_FOUND, prompts.REFUSE_YEAR):
             return None
-        return max(candidates, key=lambda u: u.score)
+        related = [u for u in candidates if coverage(u, analysis, self.idf) > 0]
+        return max(related, key=lambda u: u.score) if related else None
 
     def _refusal(
         self, question: str, reason: str, request_id: str | None, started: float, timings: dict,
@@ -511,7 +513,7 @@ class Assistant:
         for place in analysis.places:
             if not place.covered_by and place.kind in ("region", "municipality"):
                 if not any(n.lower() in cited_text for n in {place.name, place.asked} - {""}):
-                    notes.append(prompts.PLACE_GENERAL.format(place=place.asked or place.name))
+                    notes.append(prompts.PLACE_GENERAL.format(place=_as_named(place)))
                 continue
             if place.kind != "municipality" or not place.region or place.name.lower() == place.region.lower():
                 continue
@@ -519,7 +521,7 @@ class Assistant:
                 continue
             if any(place.name.lower() in u.text.lower() for u in chosen):
                 continue  # the cited sentences are about the municipality itself
-            asked = place.asked if place.asked and place.asked.lower() != place.name.lower() else place.name
+            asked = _as_named(place)
             via = f" (nu gemeente {place.name})" if asked != place.name else ""
             notes.append(prompts.MUNICIPALITY_IN_REGION.format(municipality=asked, via=via, region=place.region))
         return " ".join(notes)
@@ -533,7 +535,7 @@ class Assistant:
             if place.covered_by:
                 continue
             if place.kind == "municipality" and place.region:
-                parts.append(prompts.PLACE_NOT_COVERED_IN_REGION.format(place=place.asked or place.name, region=place.region))
+                parts.append(prompts.PLACE_NOT_COVERED_IN_REGION.format(place=_as_named(place), region=place.region))
             elif place.kind == "region":
                 parts.append(prompts.REGION_NOT_COVERED.format(region=place.name))
         return " ".join(parts)
@@ -600,6 +602,13 @@ class Assistant:
             answer_text = f"Berekend met cijfers uit {label}: {computed} {marker}.\n{answer_text}"
         return Answer(id=request_id or uuid.uuid4().hex[:12], question=question, answer=answer_text,
                       refused=False, citations=citations, figures=figures)
+
+
+def _as_named(place) -> str:
+    """The place as the question named it ('Delfzijl', not 'gemeente Delfzijl'), capitalised."""
+    asked = re.sub(r"^(?:de\s+)?(?:gemeente|regio|arbeidsmarktregio)\s+", "", place.asked or place.name, flags=re.I).strip()
+    asked = asked or place.name
+    return asked[:1].upper() + asked[1:]
 
 
 _assistants: dict[tuple[str, str, str], Assistant] = {}

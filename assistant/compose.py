@@ -211,8 +211,9 @@ def score_units(
 
 @lru_cache(maxsize=262144)
 def has_term(term: str, terms: frozenset[str]) -> bool:
-    """The stem, or a word of the same family: Dutch compounds and derivations share a long
-    prefix ('deeltijder' / 'deeltijdwerker', 'vacatur' / 'vacaturegraad')."""
+    """The stem, or the same word misspelt or inflected: a shared prefix of at least three
+    quarters of the longer word ('vacatuer' / 'vacatur'). Not a compound's first part ('vertrek' is
+    not 'vertrekpunt'): unknown compounds are split into known words instead (features.split_compounds)."""
     if term in terms:
         return True
     if len(term) < 5 or term[0].isdigit():
@@ -223,7 +224,7 @@ def has_term(term: str, terms: frozenset[str]) -> bool:
             common = 5
             while common < shortest and other[common] == term[common]:
                 common += 1
-            if common >= max(5, 0.75 * shortest):
+            if common >= max(5, 0.75 * max(len(term), len(other))):
                 return True
     return False
 
@@ -292,6 +293,12 @@ def select_short(
     ranked = sorted(usable, key=lambda u: -u.score)
     if not ranked:
         return []
+    # A unit longer than the whole word budget (a long bullet paragraph) leads only when no
+    # shorter one scores at least half as well: the rest is one click away in the sources panel.
+    budget = params["max_words"]
+    short = [u for u in ranked if len(u.text.split()) <= budget and u.score >= 0.5 * ranked[0].score]
+    if short and short[0] is not ranked[0]:
+        ranked = [short[0], *(u for u in ranked if u is not short[0])]
     lead = ranked[0]
     chosen = [lead]
     words = len(lead.text.split())

@@ -49,6 +49,37 @@ def table(title: str, in_sample: dict, held_out: dict) -> str:
     return "\n".join(lines)
 
 
+def failure_class(score: evaluate.ItemScore, cited_text: str) -> str | None:
+    """The failure class of one held-out answer (None when it passed on facts and refusal)."""
+    if not score.answerable:
+        return None if score.refused else "missed refusal"
+    if score.refused:
+        return "false refusal"
+    if not score.missing:
+        return "wrong passage" if score.hit_at_5 is False else None
+    if score.type == "computed":
+        return "computation"
+    if score.hit_at_5 is False:
+        return "wrong passage"
+    if len(score.missing) < len(score.expected):
+        return "part of the question unanswered"
+    in_cited = all(evaluate.contains_fact(cited_text, e) for e in score.missing)
+    return "right passage, wrong sentence" if in_cited else "wrong passage"
+
+
+def failure_table(run, citations: list[str]) -> tuple[str, dict[str, list[evaluate.ItemScore]]]:
+    classes: dict[str, list[evaluate.ItemScore]] = {}
+    for score, cited in zip(run.scores, citations, strict=True):
+        name = failure_class(score, cited)
+        if name:
+            classes.setdefault(name, []).append(score)
+    lines = ["### held-out failures by class", "", "| class | n | examples |", "|---|---|---|"]
+    for name, scores in sorted(classes.items(), key=lambda kv: -len(kv[1])):
+        examples = "; ".join(f"{s.id}: {s.question[:70]}" for s in scores[:2]).replace("|", "/")
+        lines.append(f"| {name} | {len(scores)} | {examples} |")
+    return "\n".join(lines), classes
+
+
 def load(paths: list[Path]) -> list[Item]:
     items = []
     for path in paths:
@@ -80,6 +111,8 @@ def main(argv: list[str] | None = None) -> int:
                          ", ".join(f"{f} {w:+.2f}" for f, w in model.weights()[:6]))
         log.info("composition: %s; answerable threshold %s", models.composition,
                  models.answerable.threshold if models.answerable else None)
+        if not args.report and not args.gate:
+            return 0  # `make train`: the weights only; `make eval` reports the cross-validation
     in_run, held_run, folds = cross_validate(assistant, items, args.folds, progress=log.info)
     in_sample, held_out = summary(in_run, items), summary(held_run, items)
     order = ["all"] + sorted(k for k in in_sample if k.startswith("set:")) + sorted(k for k in in_sample if k.startswith("type:"))
@@ -87,12 +120,14 @@ def main(argv: list[str] | None = None) -> int:
     text = table("in-sample / held-out folds", in_sample, {k: held_out[k] for k in order})
     gaps = {key: round(abs((in_sample["all"].get(key) or 0) - (held_out["all"].get(key) or 0)), 3)
             for key, _ in COLUMNS if key not in ("n", "words_p50", "untraceable_answers")}
+    failures, _ = failure_table(held_run, held_run.cited_texts)
     print(text)
     print(f"\nin-sample minus held-out (all): {gaps}")
+    print("\n" + failures)
     print(f"\n{len(items)} items, {args.folds} folds grouped by source passage, {time.perf_counter() - started:.0f} s")
     if args.report:
         args.report.mkdir(parents=True, exist_ok=True)
-        (args.report / "crossval.md").write_text(text + "\n", encoding="utf-8")
+        (args.report / "crossval.md").write_text(text + "\n\n" + failures + "\n", encoding="utf-8")
         failures = [s.model_dump() for s in held_run.scores if not s.passed]
         (args.report / "crossval.json").write_text(json.dumps({
             "in_sample": in_sample, "held_out": held_out, "gaps": gaps,

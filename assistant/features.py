@@ -21,6 +21,8 @@ from ingest.lexical import tokenize
 
 NUMBER = re.compile(r"(?<![\w.,])[-+]?\d+(?:[.,]\d+)*(?:\s?%)?")
 YEARLESS_NUMBER = re.compile(r"(?<![\w.,])(?!(?:19|20)\d\d\b)\d+(?:[.,]\d+)*")
+COUNT_WORDS = re.compile(r"\bhoeveel\b|\baantal\b|\bmet hoeveel\b", re.IGNORECASE)
+PLAIN_COUNT = re.compile(r"(?<![\w.,])(?!(?:19|20)\d\d\b)\d+(?:[.,]\d+)*(?!\s?%|[.,]?\d|\s?procent)")
 QUARTER_WORDS = {1: "eerste kwartaal", 2: "tweede kwartaal", 3: "derde kwartaal", 4: "vierde kwartaal"}
 FIGURE_INTENTS = (Intent.figure, Intent.trend, Intent.comparison)
 EXPLAIN_INTENTS = (Intent.procedure, Intent.advice, Intent.definition, Intent.general)
@@ -57,6 +59,8 @@ UNIT_FEATURES = [
     "first_in_passage",
     "log_words",
     "anaphoric",
+    "count_match",  # a count is asked ("hoeveel", "aantal") and a plain number stands beside the topic
+    "figure_x_bullet",
     # Relative to the other candidates of the same question (a ranker compares within a question):
     "own_coverage_gap",  # own_coverage minus the best own_coverage of the question
     "own_coverage_rank_inv",
@@ -92,11 +96,13 @@ def unit_matrix(units, analysis: QuestionAnalysis, idf: dict[str, float], query_
     terms = analysis.terms
     weight = {t: idf.get(t, unknown) for t in terms}
     total = sum(weight.values()) or 1.0
-    places = [p.name.lower() for p in analysis.places]
+    # A municipality's figures are its arbeidsmarktregio's: a sentence about the region matches too.
+    places = sorted({n.lower() for p in analysis.places for n in (p.name, p.region) if n})
     place_sources = analysis.sources_for_places
     years = [str(y) for y in analysis.years]
     figure = analysis.intent in FIGURE_INTENTS
     explain = analysis.intent in EXPLAIN_INTENTS
+    wants_count = bool(COUNT_WORDS.search(analysis.text)) and not analysis.wants_percentage
     raw = [float(np.dot(u.vector, query_vector)) if (u.vector is not None and query_vector is not None) else None for u in units]
     by_passage: dict[str, list[float]] = {}
     for unit, value in zip(units, raw, strict=True):
@@ -160,9 +166,14 @@ def unit_matrix(units, analysis: QuestionAnalysis, idf: dict[str, float], query_
             float(unit.order == 0),
             math.log1p(len(text.split())),
             float(bool(ANAPHORA.match(text))),
+            float(wants_count and near and bool(PLAIN_COUNT.search(text))),
+            float(figure and bullet),
         ])
-    base = np.asarray(rows, dtype=float).reshape(len(units), len(UNIT_FEATURES) - 6)
+    base = np.asarray(rows, dtype=float).reshape(len(units), len(UNIT_FEATURES) - N_RELATIVE)
     return np.hstack([base, _relative(base)]) if len(units) else np.zeros((0, len(UNIT_FEATURES)))
+
+
+N_RELATIVE = 6  # the columns `_relative` adds
 
 
 def _rank_inv(values: np.ndarray) -> np.ndarray:

@@ -39,7 +39,7 @@ FOLDS = 5
 FALSE_REFUSAL_COST = 2.0  # a wrong "niet gevonden" costs an adviser more than a missed refusal
 COMPOSITION_GRID = [
     {"extra_ratio": ratio, "max_extra": extra, "max_words": words}
-    for ratio in (0.5, 0.75) for extra in (1.0, 2.0, 3.0) for words in (70.0, 90.0)
+    for ratio in (0.5, 0.75) for extra in (1.0, 2.0, 3.0) for words in (90.0,)
 ]
 WORDS_PENALTY = 0.004  # facts_all points given up per extra median word (0.1 facts ~ 25 words)
 MEDIAN_WORDS_LIMIT = 80
@@ -289,15 +289,17 @@ def answer_words(answer: Answer) -> int:
 class Run:
     scores: list[evaluate.ItemScore]
     words: list[int]
+    cited_texts: list[str]
 
 
 def answer_items(assistant: Assistant, items: Sequence[Item], models: AnswerModels) -> Run:
-    scores, words = [], []
+    scores, words, cited = [], [], []
     for item in items:
         answer = assistant.finish(item.prepared, item.data.get("id"), models=models)
         scores.append(evaluate.score_item(item.data, answer, answer.timings_ms.get("total", 0.0)))
         words.append(answer_words(answer))
-    return Run(scores, words)
+        cited.append(" ".join(c.text for c in answer.citations))
+    return Run(scores, words, cited)
 
 
 def cross_validate(
@@ -307,18 +309,19 @@ def cross_validate(
     folds = assign_folds(items, list(assistant.retriever.passages.values()), k)
     held_scores: list[evaluate.ItemScore | None] = [None] * len(items)
     held_words: list[int] = [0] * len(items)
+    held_cited: list[str] = [""] * len(items)
     for fold in range(k):
         train_items = [it for it, f in zip(items, folds, strict=True) if f != fold]
         test = [(i, it) for i, (it, f) in enumerate(zip(items, folds, strict=True)) if f == fold]
         models = train(assistant, train_items, f"folds other than {fold}")
         run = answer_items(assistant, [it for _, it in test], models)
-        for (i, _), score, words in zip(test, run.scores, run.words, strict=True):
-            held_scores[i], held_words[i] = score, words
+        for (i, _), score, words, cited in zip(test, run.scores, run.words, run.cited_texts, strict=True):
+            held_scores[i], held_words[i], held_cited[i] = score, words, cited
         if progress:
             progress(f"fold {fold + 1}/{k}: {len(test)} held out, composition {models.composition}")
     full = train(assistant, items, "all items")
     in_sample = answer_items(assistant, items, full)
-    return in_sample, Run([s for s in held_scores if s is not None], held_words), folds
+    return in_sample, Run([s for s in held_scores if s is not None], held_words, held_cited), folds
 
 
 def summary(run: Run, items: Sequence[Item]) -> dict[str, dict[str, Any]]:

@@ -149,11 +149,17 @@ def build(source_data: Path, factor: int, out_data: Path, seed: int = SEED) -> d
         if part.name in ("chroma", "bm25", "records.sqlite", MANIFEST_FILE):
             continue
         (shutil.copytree if part.is_dir() else shutil.copy2)(part, gen_root / part.name)
-    shutil.copy2(real_gen.manifest_path, gen_root / MANIFEST_FILE)
     # Term statistics over every chunk, real and synthetic, as the pipeline writes them at ingest.
     t0 = time.perf_counter()
     terms.save(terms.compute(d[int(m["text_offset"]):] for d, m in zip(all_docs, all_metas, strict=True)), gen_root)
     terms_s = time.perf_counter() - t0
+    # The manifest with this generation's own file sizes and checksums (loading verifies them).
+    from ingest.store import Generation, atomic_write, digest_files
+
+    synthetic = Generation(gen_root)
+    manifest = real_gen.read_manifest()
+    atomic_write(synthetic.manifest_path,
+                 manifest.model_copy(update={"files": digest_files(synthetic)}).model_dump_json(indent=1))
     (out_data / "index" / CURRENT_FILE).write_text(gen_root.name + "\n", encoding="utf-8")
     return {
         "factor": factor, "chunks": len(all_ids), "real_chunks": n_real, "synthetic_chunks": n_synthetic,
