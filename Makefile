@@ -80,6 +80,7 @@ eval: ingest
 	$(BIN)/marktwijzer eval evals/dev.jsonl --report benchmarks/results/eval-dev
 	$(BIN)/marktwijzer eval evals/train.jsonl --report benchmarks/results/eval-train
 	$(BIN)/marktwijzer eval evals/own.jsonl --report benchmarks/results/eval-own
+	$(BIN)/python -m benchmarks.retrieval_eval evals/dev.jsonl evals/own.jsonl evals/train.jsonl
 
 # Refit the shipped answer models (assistant/weights/*.json) on all three sets.
 train: ingest

@@ -291,7 +291,8 @@ class Assistant:
         probs = self._lead_probabilities(prepared, models)
         for unit, p in zip(units, probs, strict=True):
             unit.score = float(p)
-        candidates = [u for u in units if self.quality.usable(u)]
+        usable = self.quality.usable  # one property lookup, not one per sentence
+        candidates = [u for u in units if usable(u)]
         decision = self._decide(analysis, prepared.passages, candidates, prepared, probs, models)
         if decision.refuse:
             return self._refusal(question, decision.reason, request_id, started, timings, analysis,
@@ -432,7 +433,8 @@ class Assistant:
             return Decision(True, prompts.REFUSE_NO_DATE)
         if models.answerable is None:
             return Decision(False)
-        usable = [i for i, u in enumerate(prepared.units) if self.quality.usable(u)]
+        keep = self.quality.usable
+        usable = [i for i, u in enumerate(prepared.units) if keep(u)]
         row = question_row(analysis, [prepared.units[i] for i in usable], probs[usable], prepared.matrix[usable],
                            self.idf, supported, supporting)
         if models.answerable.probability(row) < models.answerable.threshold:

@@ -403,7 +403,11 @@ def eval_command(
         raise _fail(str(exc)) from None
 
     def answer(item: dict[str, Any]) -> Any:
-        return assistant.ask(item["question"], request_id=str(item.get("id")))
+        # Follow-up items carry their earlier turns (`history`): answered as a conversation.
+        from assistant.types import HistoryTurn
+
+        history = [HistoryTurn.model_validate(turn) for turn in item.get("history") or []] or None
+        return assistant.ask(item["question"], history, request_id=str(item.get("id")))
 
     result = evaluate.evaluate(items, answer)
     earlier = None

@@ -143,7 +143,7 @@ def idf_from(stats: terms.TermStats) -> tuple[dict[str, float], Counter[str]]:
     return idf, Counter(stats.words)
 
 
-def _number_near_term(text: str, terms: list[str]) -> bool:
+def number_near_term(text: str, terms: list[str]) -> bool:
     """'9.500 vacatures', 'vacatures: 9.500': a count stands next to what the question counts."""
     words = re.findall(r"\d+(?:[.,]\d+)*%?|[^\W\d_]+", text)
     stems = [tokenize(w)[0] if tokenize(w) else "" for w in words]
@@ -195,7 +195,7 @@ def score_units(
         lowered = unit.text.lower()
         if figure and NUMBER.search(unit.text):
             score += 0.05
-            if _number_near_term(unit.text, terms):
+            if number_near_term(unit.text, terms):
                 score += 0.15
         if analysis.wants_percentage and ("%" in unit.text or "procent" in lowered):
             score += 0.1

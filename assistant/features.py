@@ -15,7 +15,7 @@ import re
 
 import numpy as np
 
-from assistant.compose import has_term
+from assistant.compose import has_term, number_near_term
 from assistant.question import Intent, QuestionAnalysis
 from ingest.lexical import tokenize
 
@@ -72,18 +72,6 @@ UNIT_FEATURES = [
 
 
 ANAPHORA = re.compile(r"^(?:Daarmee|Dit|Deze|Dat|Daardoor|Hierdoor|Hiermee|Daarnaast|Daarbij|Zij|Ze|Ook|Bovendien|Daarom|Toch)\b")
-
-
-def number_near_term(text: str, terms: list[str]) -> bool:
-    """'9.500 vacatures', 'vacatures: 9.500': a count stands next to what the question counts."""
-    words = re.findall(r"\d+(?:[.,]\d+)*%?|[^\W\d_]+", text)
-    stems = [(tokenize(w) or [""])[0] for w in words]
-    for i, word in enumerate(words):
-        if word[0].isdigit() and not re.fullmatch(r"(19|20)\d\d", word):
-            window = stems[max(0, i - 3) : i + 4]
-            if any(t in window for t in terms):
-                return True
-    return False
 
 
 def _inv(rank: int | None) -> float:

@@ -85,7 +85,8 @@ INTENT_PATTERNS: list[tuple[Intent, re.Pattern[str]]] = [
     (Intent.comparison, re.compile(r"\bvergelijk\w*|\bverschil\w*|\bversus\b|\bvs\.?\b|\b(?:meer|minder|grot\w*|klein\w*|hoger\w*|lager\w*|snell\w*|langer\w*)\b.*\b(?:dan|of)\b|\bof in\b|\bwelke sector\b.*\bmeer\b", re.I)),
     (Intent.advice, re.compile(r"\bwat (?:adviseer|zeg|raad|kan|moet) ik\b|\bwaar kan ik\b|\bverwijzen\b|\bklant\b|\bwerkgever\b.*\b(?:wil|klaagt|zoekt|kan)\b|\bwerkzoekende\b.*\bwil\b|\btips?\b|\bhandvat", re.I)),
     (Intent.procedure, re.compile(r"\bstappen\b|\bfasen?\b|\bhoe (?:is|wordt|werkt|moet|doe|pak)\b|\bwie (?:neemt|beslist|besluit)\b|\bwanneer moet\b|\bopgezet\b|\bproces\b|\buitgangspunten\b|\bcriteria\b|\bstartpunt\b", re.I)),
-    (Intent.figure, re.compile(r"\bhoeveel\b|\baantal\b|percentage\b|\baandeel\b|\bwelk deel\b|\bhoe (?:groot|hoog|veel)\b|\bcijfers?\b|\bprognose\b|\bmet hoeveel\b|\bverdien\w*|\bsalaris|\bloon\b", re.I)),
+    (Intent.figure, re.compile(r"\bhoeveel\b|\baantal\b|percentage\b|\baandeel\b|\bwelk deel\b|\bhoe (?:groot|hoog|veel)\b|\bcijfers?\b|\bprognose\b|\bmet hoeveel\b|\bverdien\w*|\bsalaris|\bloon\b"
+                                r"|\bwat kost\w*|\bkosten\b|\bprijs\b|\bbedrag\b|\bbudget\b", re.I)),
     (Intent.trend, re.compile(r"\bontwikkel\w*|\bgestegen\b|\bgedaald\b|\bgroei\w*|\btrend\b|\btoename\b|\bafname\b|\bstijg\w*|\bdaal\w*", re.I)),
     (Intent.definition, re.compile(r"\bwat (?:is|zijn|wordt|betekent)\b|\bwie (?:tellen|vallen|rekent)\b|\bdefinitie\b|\bbedoeld\b", re.I)),
 ]

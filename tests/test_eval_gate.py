@@ -14,13 +14,14 @@ from assistant.evaluate import check_thresholds, evaluate, load_items, untraceab
 from assistant.learn import Item, cross_validate, history_of, prepare, summary
 from assistant.types import Answer
 from ingest.models import IngestReport
+from ingest.numbers import find_quantities
 from ingest.settings import Settings
 
 EVALS = Path(__file__).resolve().parent.parent / "evals"
 SETS = ["train.jsonl", "dev.jsonl", "own.jsonl"]
 
 # Held-out folds (cross-validated on train + dev + own); quality only, latency lives in benchmarks/.
-HELD_OUT_GATE = {"hit@5": 0.76, "facts_all": 0.36, "computed_right": 0.42, "refusal_accuracy": 0.66,
+HELD_OUT_GATE = {"hit@5": 0.80, "facts_all": 0.38, "computed_right": 0.42, "refusal_accuracy": 0.66,
                  "false_refusals_max": 0.08, "untraceable_answers_max": 0, "words_p50_max": 80}
 MAX_GAP = 0.08  # in-sample minus held-out, per metric
 
@@ -60,12 +61,23 @@ def test_shipped_answers_trace_every_number_and_compute_right(assistant: Assista
     # Computed figures: none may differ from the gold value (a missing figure is a miss, not an error).
     wrong = {}
     for item, given in zip(items, answers, strict=True):
-        gold = (item.get("computation") or {}).get("value")
+        gold = _gold_value(item.get("computation"))
         if item["type"] != "computed" or gold is None or not given.figures:
             continue
         if not any(_close(abs(figure.value), abs(float(gold))) for figure in given.figures):
             wrong[item["id"]] = [(figure.display, figure.expression) for figure in given.figures]
     assert wrong == {}, wrong
+
+
+def _gold_value(computation: object) -> float | None:
+    """The gold result: `{"value": …}`, or the number after the last '=' of a written computation
+    ("812.000 - 518.000 = 294.000")."""
+    if isinstance(computation, dict):
+        return computation.get("value")
+    if isinstance(computation, str) and "=" in computation:
+        found = find_quantities(computation.rsplit("=", 1)[1])
+        return found[0].value if found else None
+    return None
 
 
 def _close(value: float, gold: float) -> bool:
