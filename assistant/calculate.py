@@ -129,14 +129,17 @@ def find_operand(units: list[Unit], anchor: str, exclude: set[tuple[str, int]]) 
 
 
 def find_pair(
-    units: list[Unit], first: str, second: str, prefer_counts: bool = False
+    units: list[Unit], first: str, second: str, prefer_counts: bool = False, want_unit: str | None = None,
 ) -> tuple[Operand | None, Operand | None]:
     """Both operands from one sentence when a sentence has both (same unit), else from the best two.
-    Counts go first when the question asks about an 'aantal' or a percentage change."""
+    Counts go first when the question asks about an 'aantal' or a percentage change; `want_unit`
+    ('%' for procentpunten) keeps only operands of that unit."""
+    if want_unit is not None:
+        units = [u for u in units if any(q.unit == want_unit for q in _quantities(u))]
     pairs = []
     for unit in units:
         found = assign(unit, [first, second])
-        if found is not None and found[0].unit == found[1].unit:
+        if found is not None and found[0].unit == found[1].unit and want_unit in (None, found[0].unit):
             pairs.append((Operand(found[0], unit, first), Operand(found[1], unit, second)))
     if prefer_counts:
         pairs.sort(key=lambda pair: pair[0].quantity.unit != "")
@@ -193,6 +196,8 @@ Result = tuple[list[Figure], list[Unit], str]
 def compute(analysis: QuestionAnalysis, units: list[Unit]) -> Result:
     """Figures for the question (with the units whose numbers they use), or a note on what is missing."""
     operations = wanted_operations(analysis.text)
+    if PERCENTAGE_POINTS.search(analysis.text):  # a change in procentpunten is a difference of two percentages
+        operations = list(dict.fromkeys(Operation.difference if op is Operation.percent_change else op for op in operations))
     ranked = sorted(units, key=lambda u: -u.score)[:12]
     if not operations:
         if ESTIMATE.search(analysis.text):
@@ -225,7 +230,8 @@ def compute(analysis: QuestionAnalysis, units: list[Unit]) -> Result:
         return [], [], "Ik kon niet vaststellen welke twee cijfers vergeleken moeten worden."
     figures: list[Figure] = []
     prefer_counts = Operation.percent_change in operations or bool(re.search(r"\baantal\b", analysis.text, re.I))
-    first, second = find_pair(ranked, anchors[0], anchors[1], prefer_counts)
+    points = bool(PERCENTAGE_POINTS.search(analysis.text))
+    first, second = find_pair(ranked, anchors[0], anchors[1], prefer_counts, want_unit="%" if points else None)
     if first is None or second is None:
         from_to = _from_to(analysis, ranked, operations)  # "bedraagt X in 2025 en loopt op naar Y"
         if from_to[0]:
@@ -234,6 +240,8 @@ def compute(analysis: QuestionAnalysis, units: list[Unit]) -> Result:
         return [], [], _missing_note(missing, "reken ik niets uit")
     if first.quantity.unit != second.quantity.unit:
         return [], [], "De gevonden cijfers hebben niet dezelfde eenheid; ik reken ze niet met elkaar uit."
+    if PERCENTAGE_POINTS.search(analysis.text) and first.quantity.unit != "%":
+        return [], [], "De gevonden cijfers zijn geen percentages; een verschil in procentpunten reken ik er niet mee uit."
     if first.unit is not second.unit and not _same_measure(first, second):
         return [], [], "De gevonden cijfers meten niet hetzelfde; ik reken ze niet met elkaar uit."
     # With years, the later year is 'new'; otherwise the first-named term is the minuend.
@@ -250,8 +258,10 @@ def compute(analysis: QuestionAnalysis, units: list[Unit]) -> Result:
                 value = abs(value)
             figures.append(Figure(
                 label=f"verschil {new.anchor} – {old.anchor}",
-                value=value, display=format_number(value) + (unit_label if unit_label in ("%",) else ""),
-                unit=unit_label, expression=f"{_fmt(new.quantity)} − {_fmt(old.quantity)}",
+                value=value,
+                display=format_number(value) + (" procentpunt" if points and unit_label == "%" else unit_label if unit_label in ("%",) else ""),
+                unit="procentpunt" if points and unit_label == "%" else unit_label,
+                expression=f"{_fmt(new.quantity)} − {_fmt(old.quantity)}",
             ))
         elif operation is Operation.percent_change and old.quantity.value:
             value = (new.quantity.value - old.quantity.value) / old.quantity.value * 100
@@ -422,10 +432,14 @@ def _from_to_pairs(unit: Unit) -> list[tuple[Quantity, Quantity, str, str]]:
 
 
 def _from_to(analysis: QuestionAnalysis, ranked: list[Unit], operations: list[Operation]) -> Result:
+    # "met hoeveel procentpunt": a difference of two percentages, never a change of two counts.
+    points = bool(PERCENTAGE_POINTS.search(analysis.text))
     for unit in ranked:
         if not _relevant(unit, analysis):
             continue
         for old, new, old_text, new_text in _from_to_pairs(unit):
+            if points and not (old.unit == "%" and new.unit == "%"):
+                continue
             old_value, new_value, scale_word = _same_scale(old, new)
             figures = []
             unit_label = new.unit
@@ -444,6 +458,9 @@ def _from_to(analysis: QuestionAnalysis, ranked: list[Unit], operations: list[Op
                 figures.append(_percent_figure(value, old_text, new_text))
             return figures, [unit], ""
     return [], [], ""
+
+
+PERCENTAGE_POINTS = re.compile(r"\bprocentpunt\w*", re.I)
 
 
 def _display(value: float, like: Quantity) -> str:
