@@ -106,3 +106,27 @@ def stop_process_group(process: subprocess.Popen, grace: float = 20.0) -> None:
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=10)
+
+
+def served_settings(data_dir: Path | None, corpus_dir: Path | None) -> Any:
+    """Settings of a load benchmark's server, exiting with one line when there is no index yet."""
+    import sys
+
+    from ingest.settings import Settings
+
+    overrides = {k: v for k, v in {"data_dir": data_dir, "corpus_dir": corpus_dir}.items() if v}
+    settings = Settings(**overrides)
+    if not (settings.index_dir / "CURRENT").exists():
+        sys.exit(f"no index in {settings.data_dir}: run `marktwijzer ingest` (or `make ingest`) first")
+    return settings
+
+
+def write_result(result: dict[str, Any], path: Path, text: str) -> None:
+    """The benchmark's JSON at `path` and its Markdown beside it; the Markdown is also printed."""
+    import json
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=1), encoding="utf-8")
+    path.with_suffix(".md").write_text(text, encoding="utf-8")
+    print(text)  # noqa: T201  (a command-line report)
+

@@ -39,6 +39,7 @@ from typing import Any
 
 import httpx
 
+from benchmarks.common import served_settings, write_result
 from benchmarks.load import _percentile, _questions, _reader_key, _start_server, _stop_server
 from ingest.settings import Settings
 
@@ -305,17 +306,10 @@ def main() -> None:
     args = parser.parse_args()
     if not (0 < args.duration <= 600 and 0 < args.clients <= 64 and 0 < args.hostile_rate <= 20):
         sys.exit("bounded runs only: --duration (0, 600], --clients (0, 64], --hostile-rate (0, 20]")
-    overrides = {k: v for k, v in {"data_dir": args.data_dir, "corpus_dir": args.corpus_dir}.items() if v}
-    settings = Settings(**overrides)
-    if not (settings.index_dir / "CURRENT").exists():
-        sys.exit(f"no index in {settings.data_dir}: run `marktwijzer ingest` (or `make ingest`) first")
+    settings = served_settings(args.data_dir, args.corpus_dir)
     with tempfile.TemporaryDirectory(prefix="mw-hostile-") as tmp:
         result = run(args.clients, args.duration, args.hostile_rate, settings, Path(tmp), max(1, args.windows))
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(result, indent=1), encoding="utf-8")
-    text = markdown(result)
-    args.json.with_suffix(".md").write_text(text, encoding="utf-8")
-    print(text)
+    write_result(result, args.json, markdown(result))
 
 
 if __name__ == "__main__":

@@ -40,7 +40,7 @@ from typing import Any
 
 import httpx
 
-from benchmarks.common import stop_process_group
+from benchmarks.common import served_settings, stop_process_group, write_result
 from ingest.settings import Settings
 
 REPO = Path(__file__).resolve().parent.parent
@@ -310,17 +310,10 @@ def main() -> None:
     parser.add_argument("--no-ingest", action="store_true", help="Baseline: no ingest jobs during the test.")
     parser.add_argument("--json", type=Path, default=RESULTS / "load-latest.json")
     args = parser.parse_args()
-    overrides = {k: v for k, v in {"data_dir": args.data_dir, "corpus_dir": args.corpus_dir}.items() if v}
-    settings = Settings(**overrides)
-    if not (settings.index_dir / "CURRENT").exists():
-        sys.exit(f"no index in {settings.data_dir}: run `marktwijzer ingest` (or `make ingest`) first")
+    settings = served_settings(args.data_dir, args.corpus_dir)
     with tempfile.TemporaryDirectory(prefix="mw-load-") as tmp:
         result = run(args.clients, args.duration, settings, "" if args.no_ingest else args.source, Path(tmp))
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(result, indent=1), encoding="utf-8")
-    text = markdown(result)
-    args.json.with_suffix(".md").write_text(text, encoding="utf-8")
-    print(text)
+    write_result(result, args.json, markdown(result))
 
 
 if __name__ == "__main__":
