@@ -293,16 +293,16 @@ def select_short(
     ranked = sorted(usable, key=lambda u: -u.score)
     if not ranked:
         return []
-    # A unit longer than the whole word budget (a long bullet paragraph) leads only when no
-    # shorter one scores at least half as well: the rest is one click away in the sources panel.
-    budget = params["max_words"]
-    short = [u for u in ranked if len(u.text.split()) <= budget and u.score >= 0.5 * ranked[0].score]
+    # A unit longer than the whole word budget (a long bullet paragraph) leads only when no shorter
+    # one scores `extra_ratio` of it (good enough to be added, so good enough to lead instead).
+    budget, ratio = params["max_words"], params["extra_ratio"]
+    short = [u for u in ranked if len(u.text.split()) <= budget and u.score >= ratio * ranked[0].score]
     if short and short[0] is not ranked[0]:
         ranked = [short[0], *(u for u in ranked if u is not short[0])]
     lead = ranked[0]
     chosen = [lead]
     words = len(lead.text.split())
-    max_extra, ratio, max_words = int(params["max_extra"]), params["extra_ratio"], params["max_words"]
+    max_extra, max_words = int(params["max_extra"]), budget
     for unit in ranked[1:]:
         if len(chosen) > max_extra or unit.score < ratio * lead.score:
             break

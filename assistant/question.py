@@ -61,10 +61,6 @@ PERSONAL_DATA = re.compile(
     r"geboortedatum|\bbsn\b|burgerservicenummer|privé|priveadres|\biban\b|waar woont",
     re.IGNORECASE,
 )
-# An attribute of a named person ("Hoe oud is Doris", "de leeftijd van Nicky"): personal data too.
-PERSON_ATTRIBUTE = re.compile(
-    r"\b(?i:hoe oud) (?:is|was|werd)\s+[A-Z][a-z]+|\b(?i:leeftijd) van\s+[A-Z][a-z]+",
-)
 ASKS_DATE = re.compile(
     r"\bper welke datum\b|\bop welke datum\b|\bvanaf wanneer\b|\bsinds wanneer\b|\btot wanneer\b|\bin welk jaar\b"
     r"|\bwanneer (?:treedt|gaat|start|begint|stopt|eindigt|verschijnt|komt)\b",
@@ -253,7 +249,7 @@ class QuestionAnalyzer:
             own_forecast=bool(OWN_FORECAST.search(text)),
             relative_period=bool(RELATIVE_PERIOD.search(text)),
             sides=comparison_sides(_strip_places(text, places), terms),
-            personal_data=bool(PERSONAL_DATA.search(text) or PERSON_ATTRIBUTE.search(original)),
+            personal_data=bool(PERSONAL_DATA.search(text)),
             asks_date=bool(ASKS_DATE.search(original)),
             follow_up=follow_up,
             terms=list(dict.fromkeys(terms)),
