@@ -71,6 +71,7 @@ def _check(cancel: threading.Event | None) -> None:
 class Decision:
     refuse: bool
     reason: str = ""
+    computed: tuple | None = None  # compute()'s result when deciding needed it (not computed twice)
 
 
 @dataclass
@@ -298,7 +299,7 @@ class Assistant:
             return self._refusal(question, decision.reason, request_id, started, timings, analysis,
                                  nearest=self._nearest(candidates, decision.reason, analysis))
         chosen = select_short(units, candidates, analysis, self.quality, models.composition)
-        figures, operands, note = compute(analysis, candidates)
+        figures, operands, note = decision.computed or compute(analysis, candidates)
         if figures:
             chosen = [*operands, *(u for u in chosen if u not in operands)]
         conflict = find_conflict(chosen, candidates, analysis, self.areas)
@@ -419,8 +420,10 @@ class Assistant:
         figure_intent = analysis.intent is Intent.figure
         supporting = [u for u in candidates if self._supports_figure(u, analysis)] if figure_intent else None
         supported = bool(supporting) if figure_intent else True
+        computed = None
         if not supported and wanted_operations(analysis.text):
-            supported = bool(compute(analysis, candidates)[0])  # the asked figure is a calculation on found ones
+            computed = compute(analysis, candidates)
+            supported = bool(computed[0])  # the asked figure is a calculation on found ones
         # Is the topic in the sources at all: the best sentence's share of the question's topic
         # weight (threshold learned on training folds; the rule before the classifier without one).
         topic = max(coverage(u, analysis, self.idf) for u in candidates)
@@ -432,14 +435,14 @@ class Assistant:
         if analysis.asks_date and not any(self._supports_date(u, analysis) for u in candidates):
             return Decision(True, prompts.REFUSE_NO_DATE)
         if models.answerable is None:
-            return Decision(False)
+            return Decision(False, computed=computed)
         keep = self.quality.usable
         usable = [i for i, u in enumerate(prepared.units) if keep(u)]
         row = question_row(analysis, [prepared.units[i] for i in usable], probs[usable], prepared.matrix[usable],
                            self.idf, supported, supporting)
         if models.answerable.probability(row) < models.answerable.threshold:
             return Decision(True, prompts.REFUSE_NOT_FOUND)
-        return Decision(False)
+        return Decision(False, computed=computed)
 
     def _supports_date(self, unit: Unit, analysis: QuestionAnalysis) -> bool:
         """A sentence that could carry the asked date ('per welke datum', 'vanaf wanneer'): a date

@@ -196,7 +196,8 @@ Result = tuple[list[Figure], list[Unit], str]
 def compute(analysis: QuestionAnalysis, units: list[Unit]) -> Result:
     """Figures for the question (with the units whose numbers they use), or a note on what is missing."""
     operations = wanted_operations(analysis.text)
-    if PERCENTAGE_POINTS.search(analysis.text):  # a change in procentpunten is a difference of two percentages
+    points = bool(PERCENTAGE_POINTS.search(analysis.text))
+    if points:  # a change in procentpunten is a difference of two percentages
         operations = list(dict.fromkeys(Operation.difference if op is Operation.percent_change else op for op in operations))
     ranked = sorted(units, key=lambda u: -u.score)[:12]
     if not operations:
@@ -230,7 +231,6 @@ def compute(analysis: QuestionAnalysis, units: list[Unit]) -> Result:
         return [], [], "Ik kon niet vaststellen welke twee cijfers vergeleken moeten worden."
     figures: list[Figure] = []
     prefer_counts = Operation.percent_change in operations or bool(re.search(r"\baantal\b", analysis.text, re.I))
-    points = bool(PERCENTAGE_POINTS.search(analysis.text))
     first, second = find_pair(ranked, anchors[0], anchors[1], prefer_counts, want_unit="%" if points else None)
     if first is None or second is None:
         from_to = _from_to(analysis, ranked, operations)  # "bedraagt X in 2025 en loopt op naar Y"
@@ -240,7 +240,7 @@ def compute(analysis: QuestionAnalysis, units: list[Unit]) -> Result:
         return [], [], _missing_note(missing, "reken ik niets uit")
     if first.quantity.unit != second.quantity.unit:
         return [], [], "De gevonden cijfers hebben niet dezelfde eenheid; ik reken ze niet met elkaar uit."
-    if PERCENTAGE_POINTS.search(analysis.text) and first.quantity.unit != "%":
+    if points and first.quantity.unit != "%":
         return [], [], "De gevonden cijfers zijn geen percentages; een verschil in procentpunten reken ik er niet mee uit."
     if first.unit is not second.unit and not _same_measure(first, second):
         return [], [], "De gevonden cijfers meten niet hetzelfde; ik reken ze niet met elkaar uit."

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import re
+from functools import lru_cache
 
 import numpy as np
 
@@ -74,6 +75,12 @@ UNIT_FEATURES = [
 ANAPHORA = re.compile(r"^(?:Daarmee|Dit|Deze|Dat|Daardoor|Hierdoor|Hiermee|Daarnaast|Daarbij|Zij|Ze|Ook|Bovendien|Daarom|Toch)\b")
 
 
+@lru_cache(maxsize=16384)
+def text_terms(text: str) -> frozenset[str]:
+    """The BM25 stems of a passage or section path, once per process (passages recur across questions)."""
+    return frozenset(tokenize(text))
+
+
 def _inv(rank: int | None) -> float:
     return 0.0 if rank is None else 1.0 / (1.0 + rank)
 
@@ -110,7 +117,7 @@ def unit_matrix(units, analysis: QuestionAnalysis, idf: dict[str, float], query_
         cid = passage.chunk_id
         if cid not in context_terms:
             context_terms[cid] = (
-                frozenset(tokenize(passage.section_path)), frozenset(tokenize(passage.text)),
+                text_terms(passage.section_path), text_terms(passage.text),
                 f"{passage.section_path} {passage.text}".lower(),
             )
         section, whole, context = context_terms[cid]
@@ -254,8 +261,8 @@ def _key_terms(analysis: QuestionAnalysis, units, lead: int | None, idf: dict[st
     key = sorted(analysis.terms, key=lambda t: -idf.get(t, unknown))[:2]
     if not key or lead is None:
         return {"key_terms_in_lead_passage": 0.0, "key_terms_anywhere": 0.0, "key_term_unknown": float(bool(key))}
-    lead_terms = frozenset(tokenize(units[lead].passage.text))
-    everything = frozenset().union(*(frozenset(tokenize(u.passage.text)) for u in {id(u.passage): u for u in units}.values()))
+    lead_terms = text_terms(units[lead].passage.text)
+    everything = frozenset().union(*(text_terms(u.passage.text) for u in {id(u.passage): u for u in units}.values()))
     return {
         "key_terms_in_lead_passage": sum(has_term(t, lead_terms) for t in key) / len(key),
         "key_terms_anywhere": sum(has_term(t, everything) for t in key) / len(key),

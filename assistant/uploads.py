@@ -11,10 +11,8 @@ locked path every registry change takes (API workers, UI, CLI), so no change is 
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
 import stat
-import tempfile
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath, PureWindowsPath
@@ -22,6 +20,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from ingest.atomic import atomic_write
 from ingest.loaders import LoadError, LoadLimitExceeded, sniff_kind
 from ingest.registry import (
     Registry,
@@ -242,7 +241,7 @@ def add_source(settings: Settings, name: str, data: bytes, meta: UploadMetadata)
         if destination.exists():
             raise UploadRefused(409, "file_exists", f"Het bestand {entry.file} bestaat al in het corpus.")
         updated = registry.with_added(entry)
-        _write_atomically(destination, data)
+        atomic_write(destination, data, prefix=".upload-")
         written = True
         return updated
 
@@ -260,20 +259,6 @@ def add_source(settings: Settings, name: str, data: bytes, meta: UploadMetadata)
 def _undo(destination: Path, written: bool) -> None:
     if written:
         destination.unlink(missing_ok=True)
-
-
-def _write_atomically(destination: Path, data: bytes) -> None:
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=destination.parent, prefix=".upload-")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, destination)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def set_status(settings: Settings, source_id: str, status: SourceStatus) -> tuple[SourceEntry, bool]:

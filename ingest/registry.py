@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import fcntl
-import os
 import re
-import tempfile
 import threading
 import time
 import tomllib
@@ -18,6 +16,8 @@ from urllib.parse import urlsplit
 
 import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from ingest.atomic import atomic_write
 
 SOURCE_ID_PATTERN = r"^[a-z0-9][a-z0-9.\-]{1,118}[a-z0-9]$"
 URL_SCHEMES = ("http", "https")
@@ -184,17 +184,7 @@ def save_registry(registry: Registry, path: Path) -> None:
     data = {"sources": [_entry_to_toml(entry) for entry in registry.sources]}
     text = "# Approved sources of Marktwijzer. Edit with `marktwijzer sources ...` or by hand.\n\n"
     text += tomli_w.dumps(data)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".sources-", suffix=".toml")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, text, prefix=".sources-")
 
 
 def _entry_to_toml(entry: SourceEntry) -> dict[str, object]:

@@ -43,6 +43,7 @@ import chromadb
 from chromadb.config import Settings as ChromaSettings
 from chromadb.errors import NotFoundError
 
+from ingest.atomic import atomic_write, fsync_dir  # noqa: F401  (atomic_write: re-exported)
 from ingest.lexical import LexicalIndex
 from ingest.models import FileDigest, Manifest
 from ingest.sentences import SentenceStore
@@ -144,24 +145,6 @@ class Generation:
 
     def is_complete(self) -> bool:
         return self.manifest_path.is_file()
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
 
 
 def named_generation(index_dir: Path) -> Generation | None:
