@@ -1,7 +1,8 @@
 """HTTP API (FastAPI) for other tools: answers (JSON and server-sent events), sources, feedback,
 ingest jobs, audit, health and Prometheus metrics. Started by `marktwijzer serve`.
 
-Every error is JSON `{"code": "...", "message": "...", "detail": ...}` with a stable `code`.
+Every error is JSON `{"code": "...", "message": "...", "detail": ...}` with a stable `code` (on the
+OpenAI-compatible routes of `assistant/openai_api.py`: OpenAI's `{"error": {message, type, code}}`).
 Reading needs a reader or admin key, writing (sources, jobs, audit) an admin key, sent as
 `Authorization: Bearer <key>` or `X-API-Key: <key>`. `/healthz`, `/readyz`, `/metrics`, `/docs`
 and `/openapi.json` are open.
@@ -19,7 +20,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager
+from contextlib import aclosing, asynccontextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Annotated, Any, Literal
@@ -51,6 +52,8 @@ from assistant.answer import AnswerCancelled
 from assistant.auth import ANONYMOUS_ADMIN, FailedKeyLimiter, KeyRing, Principal, Role, presented_keys
 from assistant.jobs import Job, JobManager, JobState
 from assistant.metrics import Metrics
+from assistant.openai_schema import error_body as openai_error_body
+from assistant.openai_schema import is_openai_path, openai_status
 from assistant.retrieve import Filters
 from assistant.scrub import identifier_has_personal_data
 from assistant.types import MAX_HISTORY_CHARS, MAX_HISTORY_TURNS, Answer, HistoryTurn, history_chars
@@ -172,6 +175,15 @@ def error_response(status: int, code: str, message: str, detail: Any = None,
                    headers: dict[str, str] | None = None) -> JSONResponse:
     body = ErrorBody(code=code, message=message, detail=detail if detail is not None else message)
     return JSONResponse(jsonable_encoder(body), status_code=status, headers=headers)
+
+
+def error_response_for(path: str, status: int, code: str, message: str, detail: Any = None,
+                       headers: dict[str, str] | None = None, param: str | None = None) -> JSONResponse:
+    """Our error shape, or OpenAI's on the OpenAI-compatible routes (their clients parse only that)."""
+    if is_openai_path(path):
+        status = openai_status(status)
+        return JSONResponse(openai_error_body(status, code, message, param), status_code=status, headers=headers)
+    return error_response(status, code, message, detail, headers)
 
 
 def _responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -482,7 +494,7 @@ class ApiMiddleware:
             await send_first(msg)
 
         async def refuse() -> None:
-            response = error_response(413, code, message, headers={"Connection": "close"})
+            response = error_response_for(scope["path"], 413, code, message, headers={"Connection": "close"})
             await response(scope, receive, send_first)
 
         length = dict(scope.get("headers") or []).get(b"content-length")
@@ -565,11 +577,13 @@ async def _until_disconnected(request: Request, cancel: threading.Event) -> None
             return
 
 
-async def _compute_answer(ctx: ApiContext, body: AskRequest, answer_id: str, request: Request | None = None) -> Answer:
+async def _compute_answer(ctx: ApiContext, body: AskRequest, answer_id: str, request: Request | None = None,
+                          assistant: Any = None) -> Answer:
     """The answer, computed in the answer pool. The question counts (queue bound, in-flight gauge) until
     its worker has really finished; a timeout or a disconnected client sets the cancel event, so the
-    work stops at its next stage instead of running on unseen (issue 20)."""
-    assistant = ctx.require_assistant()
+    work stops at its next stage instead of running on unseen (issue 20). `assistant`: another one than
+    the serving one (the extractive engine asked for by name while a language model is configured)."""
+    assistant = assistant or ctx.require_assistant()
     if _index_is_empty(ctx):  # nothing to search: an honest refusal, not a retrieval error
         return Answer(id=answer_id, question=body.question.strip(), answer=EMPTY_INDEX_ANSWER, refused=True,
                       timings_ms={"total": 0.0})
@@ -622,6 +636,15 @@ async def _model_events(
 ) -> AsyncIterator[str]:
     """The language-model path (issue 8): verified sentences as `delta` while the model writes, then
     `citations` (resolved only now: the model's numbering is final once verified), `figures`, `done`."""
+    async with aclosing(model_event_items(ctx, body, answer_id, principal, started)) as items:
+        async for event, data in items:  # closed with this stream: a gone reader stops the model at once
+            yield _sse(event, data)
+
+
+async def model_event_items(
+    ctx: ApiContext, body: AskRequest, answer_id: str, principal: Principal, started: float, channel: str = "stream"
+) -> AsyncIterator[tuple[str, Any]]:
+    """`_model_events` as (event, data) pairs, for other stream formats (the OpenAI-compatible route)."""
     assistant = ctx.require_assistant()
     loop = asyncio.get_running_loop()
     pending: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
@@ -640,7 +663,7 @@ async def _model_events(
             events.close()
 
     if not ctx.admit():
-        yield _sse("error", {"id": answer_id, "code": "overloaded", "message": "Het is te druk; probeer het zo opnieuw."})
+        yield "error", {"id": answer_id, "code": "overloaded", "message": "Het is te druk; probeer het zo opnieuw."}
         return
     try:
         work = ctx.executor.submit(produce)
@@ -654,24 +677,24 @@ async def _model_events(
             try:
                 kind, value = await asyncio.wait_for(pending.get(), timeout=max(0.1, deadline - loop.time()))
             except TimeoutError:
-                yield _sse("error", {"id": answer_id, "code": "timeout", "message": "Het antwoord duurde te lang."})
+                yield "error", {"id": answer_id, "code": "timeout", "message": "Het antwoord duurde te lang."}
                 return
             if kind == "error":
                 code = "invalid_question" if isinstance(value, ValueError) else "internal_error"
-                yield _sse("error", {"id": answer_id, "code": code, "message": str(value) if code != "internal_error" else type(value).__name__})
+                yield "error", {"id": answer_id, "code": code, "message": str(value) if code != "internal_error" else type(value).__name__}
                 return
             if value.kind == "delta":
-                yield _sse("delta", {"text": value.text})
+                yield "delta", {"text": value.text}
                 continue
             answer = value.answer
             try:
-                await _audit(ctx, answer, principal, started, "stream")
+                await _audit(ctx, answer, principal, started, channel)
             except ApiError as exc:  # no audit record, no answer
-                yield _sse("error", {"id": answer_id, "code": exc.code, "message": exc.message})
+                yield "error", {"id": answer_id, "code": exc.code, "message": exc.message}
                 return
-            yield _sse("citations", {"id": answer.id, "citations": answer.citations, "replace": value.replace})
-            yield _sse("figures", {"figures": answer.figures})
-            yield _sse("done", answer)
+            yield "citations", {"id": answer.id, "citations": answer.citations, "replace": value.replace}
+            yield "figures", {"figures": answer.figures}
+            yield "done", answer
             return
     finally:
         if not work.done():
@@ -820,30 +843,36 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(ApiMiddleware, ctx=ctx)
 
     @app.exception_handler(ApiError)
-    async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
-        return error_response(exc.status, exc.code, exc.message, exc.detail, exc.headers)
+    async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
+        return error_response_for(request.url.path, exc.status, exc.code, exc.message, exc.detail, exc.headers)
 
     @app.exception_handler(RequestValidationError)
-    async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         problems = [
             {"loc": [str(p) for p in error.get("loc", ())], "msg": str(error.get("msg", "")), "type": error.get("type")}
             for error in exc.errors()
         ]
+        path = request.url.path
+        param = ".".join(problems[0]["loc"][1:]) or None if problems else None
+
+        def reply(code: str, message: str) -> JSONResponse:
+            return error_response_for(path, 422, code, message, problems, param=param)
+
         if any(p["type"] == "json_invalid" for p in problems):  # code kept stable; the message says what is wrong
-            return error_response(422, "invalid_request", "De request body is geen geldige JSON.", problems)
+            return reply("invalid_request", "De request body is geen geldige JSON.")
         if any(p["type"] == "missing" and p["loc"] == ["body"] for p in problems):
-            return error_response(422, "invalid_request", "De request body ontbreekt (JSON verwacht).", problems)
+            return reply("invalid_request", "De request body ontbreekt (JSON verwacht).")
         history = [p for p in problems if p["loc"][:2] == ["body", "history"] and p["type"] == "string_too_long"]
         if history:
-            return error_response(422, "history_too_long", "Een eerdere vraag of een eerder antwoord in de "
-                                  "gespreksgeschiedenis is te lang.", problems)
+            return reply("history_too_long", "Een eerdere vraag of een eerder antwoord in de "
+                         "gespreksgeschiedenis is te lang.")
         question = [p for p in problems if p["loc"] == ["body", "question"]]
         if any(p["type"] == "string_too_long" for p in question):
-            return error_response(422, "question_too_long", "De vraag is te lang (meer dan 2000 tekens).", problems)
+            return reply("question_too_long", "De vraag is te lang (meer dan 2000 tekens).")
         if question:
-            return error_response(422, "invalid_question", "De vraag is leeg of geen tekst.", problems)
+            return reply("invalid_question", "De vraag is leeg of geen tekst.")
         fields = ", ".join(".".join(p["loc"][1:] or p["loc"]) for p in problems)
-        return error_response(422, "invalid_request", f"Ongeldig verzoek ({fields}).", problems)
+        return reply("invalid_request", f"Ongeldig verzoek ({fields}).")
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -854,12 +883,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         headers = dict(getattr(exc, "headers", None) or {})
         if exc.status_code == 405:  # every method of the path, not only those of the first route matched
             headers["Allow"] = ", ".join(_allowed_methods(request))
-        return error_response(exc.status_code, code, message, headers=headers or None)
+        return error_response_for(request.url.path, exc.status_code, code, message, headers=headers or None)
 
     @app.exception_handler(Exception)
-    async def _crash(_request: Request, exc: Exception) -> JSONResponse:
+    async def _crash(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error", exc_info=exc)
-        return error_response(500, "internal_error", "Er ging iets mis aan onze kant; het is gelogd.")
+        return error_response_for(request.url.path, 500, "internal_error", "Er ging iets mis aan onze kant; het is gelogd.")
 
     # -- health ------------------------------------------------------------------------------
 
@@ -1114,6 +1143,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         assert ctx.audit is not None
         return ctx.audit.list_answers(limit=limit, offset=offset)
 
+    # -- other protocols (issue 16): OpenAI-compatible chat, the figure store ------------------
+
+    from assistant.figures_api import figures_router
+    from assistant.openai_api import openai_router
+
+    app.include_router(openai_router(ctx))
+    app.include_router(figures_router(ctx))
     return app
 
 

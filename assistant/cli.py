@@ -463,6 +463,22 @@ def serve(
     )
 
 
+@app.command("mcp")
+def mcp_command(
+    http: Annotated[bool, typer.Option("--http", help="Streamable HTTP at http://HOST:PORT/mcp instead of stdio.")] = False,
+    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port")] = 8001,
+) -> None:
+    """Serve the MCP tools ask, search_passages, get_figures and list_sources (stdio for a local MCP host;
+    --http needs the API keys of MARKTWIJZER_READER_KEYS / ADMIN_KEYS, as `serve` does)."""
+    from assistant.mcp_server import serve as serve_mcp
+
+    if http:
+        console.print(f"MCP op http://{host}:{port}/mcp (streamable HTTP)")
+        logging.getLogger("assistant").setLevel(logging.INFO)
+    serve_mcp(_settings(), http=http, host=host, port=port)
+
+
 @app.command("ui")
 def ui(
     port: Annotated[int, typer.Option("--port")] = 8501,

@@ -236,8 +236,14 @@ class MarktwijzerRetriever(BaseRetriever):
     k: int = 5
     filters: Filters | None = None
 
-    def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
-        passages = self.retriever.search(query, k=self.k, filters=self.filters)
+    def _get_relevant_documents(
+        self, query: str, *, run_manager: CallbackManagerForRetrieverRun, k: int | None = None,
+        filters: Filters | None = None,
+    ) -> list[Document]:
+        """`invoke(query, k=1)` / `invoke(query, filters=...)` override the retriever's own `k` and `filters`
+        for one call (LangChain's standard retriever interface)."""
+        passages = self.retriever.search(query, k=self.k if k is None else k,
+                                         filters=self.filters if filters is None else filters)
         return [
             Document(
                 id=p.chunk_id,
