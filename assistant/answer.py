@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 
 MAX_QUESTION_CHARS = 2000
 RETRIEVE_K = 8
+DENSE_RAW = UNIT_FEATURES.index("dense_raw")
 MIN_COVERAGE = 0.15  # share of the question's topic weight the best sentence must carry
 FIGURE_COVERAGE = 0.25  # ... and a sentence that carries an asked figure
 DATE_EXPRESSION = re.compile(
@@ -72,6 +73,11 @@ class Decision:
     refuse: bool
     reason: str = ""
     computed: tuple | None = None  # compute()'s result when deciding needed it (not computed twice)
+
+
+def best_similarity(prepared: Prepared) -> float:
+    """The e5 cosine of the question with its closest retrieved sentence (0 without sentences)."""
+    return float(prepared.matrix[:, DENSE_RAW].max()) if len(prepared.units) else 0.0
 
 
 @dataclass
@@ -424,6 +430,11 @@ class Assistant:
         if not supported and wanted_operations(analysis.text):
             computed = compute(analysis, candidates)
             supported = bool(computed[0])  # the asked figure is a calculation on found ones
+        # Is the question about what the sources treat at all: no sentence comes close to it in e5
+        # space ("een recept voor stamppot", "het weer morgen"); threshold learned on training folds.
+        if models.answerable is not None and "min_similarity" in models.answerable.params:
+            if best_similarity(prepared) < models.answerable.params["min_similarity"]:
+                return Decision(True, prompts.REFUSE_OFF_TOPIC)  # no nearest sentence: none is near
         # Is the topic in the sources at all: the best sentence's share of the question's topic
         # weight (threshold learned on training folds; the rule before the classifier without one).
         topic = max(coverage(u, analysis, self.idf) for u in candidates)

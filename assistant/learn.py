@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from assistant import evaluate
-from assistant.answer import Assistant, Prepared
+from assistant.answer import Assistant, Prepared, best_similarity
 from assistant.compose import coverage
 from assistant.features import QUESTION_FEATURES, UNIT_FEATURES, question_row
 from assistant.linear import DEFAULT_COMPOSITION, AnswerModels, LinearModel
@@ -267,12 +267,30 @@ def choose_min_topic_coverage(assistant: Assistant, items: Sequence[Item]) -> fl
     return round(best, 3)
 
 
+def choose_min_similarity(items: Sequence[Item]) -> float:
+    """The e5 similarity below which no sentence is close enough to the question to answer it
+    (off-topic questions), chosen like the topic-coverage threshold."""
+    values = [(best_similarity(it.prepared), it.answerable) for it in items
+              if it.prepared is not None and not it.prepared.early.refuse and len(it.prepared.units)]
+    grid = np.arange(0.80, 0.90, 0.0025)
+    costs = [sum(FALSE_REFUSAL_COST for v, a in values if v < t and a) + sum(1 for v, a in values if v >= t and not a)
+             for t in grid]
+    # the middle of the cheapest run of thresholds: as far from the nearest labelled items as they allow
+    cheapest = min(costs)
+    first = costs.index(cheapest)
+    last = first
+    while last + 1 < len(costs) and costs[last + 1] == cheapest:
+        last += 1
+    return round(float((grid[first] + grid[last]) / 2), 4)
+
+
 def train(assistant: Assistant, items: Sequence[Item], label: str = "") -> AnswerModels:
     trained_on = label or f"{len(items)} items"
     lead = fit_lead(items, trained_on)
     answerable = fit_answerable(assistant, items, trained_on=trained_on)
     if answerable is not None:
         answerable.params["min_topic_coverage"] = choose_min_topic_coverage(assistant, items)
+        answerable.params["min_similarity"] = choose_min_similarity(items)
     models = AnswerModels(lead=lead, answerable=answerable)
     models.composition = choose_composition(assistant, items, models)
     if lead is not None:

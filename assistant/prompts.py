@@ -24,6 +24,8 @@ REFUSE_FORECAST = (
 REFUSE_YEAR = "De goedgekeurde bronnen bevatten geen cijfers of informatie over het jaar of de periode waar je naar vraagt."
 REFUSE_PLACE = "De goedgekeurde bronnen gaan niet over de regio of gemeente waar je naar vraagt."
 REFUSE_NOT_FOUND = "Ik heb het antwoord op deze vraag niet gevonden in de goedgekeurde bronnen."
+REFUSE_OFF_TOPIC = ("Ik heb het antwoord op deze vraag niet gevonden in de goedgekeurde bronnen: "
+                    "dit onderwerp behandelen ze niet.")
 REFUSE_NO_FIGURE = "De goedgekeurde bronnen noemen het cijfer waar je naar vraagt niet."
 REFUSE_NO_DATE = "De goedgekeurde bronnen noemen de datum of periode waar je naar vraagt niet."
 CONFLICT_NOTE = "Let op: de bronnen geven hier verschillende cijfers; beide staan hierboven met hun eigen bron."

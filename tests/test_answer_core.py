@@ -147,6 +147,27 @@ def test_a_figure_the_sources_do_not_give_is_refused_with_what_they_do_say(assis
     assert untraceable_numbers(answer, include_metadata=False) == []
 
 
+OFF_TOPIC = ["Wat wordt het weer morgen in Groningen?", "Schrijf een gedicht over de lente.",
+             "Wat is de hoofdstad van Frankrijk?", "Hoe repareer ik een lekke band?",
+             "Welke film draait er vanavond in de bioscoop?"]
+
+
+@pytest.mark.parametrize("question", OFF_TOPIC)
+def test_a_question_the_sources_do_not_treat_is_refused(assistant: Assistant, question: str) -> None:
+    """Off-topic questions (none in the labelled sets): no retrieved sentence is close in e5 space."""
+    answer = assistant.ask(question)
+    assert answer.refused, answer.answer
+    assert answer.citations == []
+
+
+def test_the_similarity_threshold_leaves_the_design_questions_answered(assistant: Assistant) -> None:
+    assert assistant.models.answerable is not None and "min_similarity" in assistant.models.answerable.params
+    for question in ("Hoeveel vacatures stonden er open in regio Amersfoort?",
+                     "Wat zeg ik tegen een werkgever die geen personeel kan vinden?"):
+        answer = assistant.ask(question)
+        assert not answer.refused, (question, answer.answer)
+
+
 def test_advice_in_an_uncovered_place_is_answered_from_general_passages(assistant: Assistant) -> None:
     answer = assistant.ask(
         "Een technisch bedrijf in Hengelo wil gepensioneerden terughalen om jonge monteurs te begeleiden. "
