@@ -441,7 +441,7 @@ class Assistant:
         minimum = models.answerable.params.get("min_topic_coverage", MIN_COVERAGE) if models.answerable else MIN_COVERAGE
         if topic < minimum:
             return Decision(True, prompts.REFUSE_NOT_FOUND)
-        if not supported:  # typed matching found no sentence with the asked figure, period and place
+        if not supported and not analysis.other_part:  # no sentence with the asked figure, period and place
             return Decision(True, prompts.REFUSE_NO_FIGURE)
         if analysis.asks_date and not any(self._supports_date(u, analysis) for u in candidates):
             return Decision(True, prompts.REFUSE_NO_DATE)

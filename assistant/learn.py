@@ -176,7 +176,7 @@ def _question_rows(assistant: Assistant, items: Sequence[Item], lead: LinearMode
         units = [prep.units[i] for i in usable]
         figure = prep.analysis.intent.value == "figure"
         supporting = [u for u in units if assistant._supports_figure(u, prep.analysis)] if figure else None
-        if figure and not supporting:
+        if figure and not supporting and not prep.analysis.other_part:
             rows.append(None)  # refused by typed matching before the classifier is asked
             continue
         rows.append(question_row(prep.analysis, units, probs, prep.matrix[usable], assistant.idf,

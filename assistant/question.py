@@ -82,7 +82,7 @@ INTENT_PATTERNS: list[tuple[Intent, re.Pattern[str]]] = [
     (Intent.advice, re.compile(r"\bwat (?:adviseer|zeg|raad|kan|moet) ik\b|\bwaar kan ik\b|\bverwijzen\b|\bklant\b|\bwerkgever\b.*\b(?:wil|klaagt|zoekt|kan)\b|\bwerkzoekende\b.*\bwil\b|\btips?\b|\bhandvat", re.I)),
     (Intent.procedure, re.compile(r"\bstappen\b|\bfasen?\b|\bhoe (?:is|wordt|werkt|moet|doe|pak)\b|\bwie (?:neemt|beslist|besluit)\b|\bwanneer moet\b|\bopgezet\b|\bproces\b|\buitgangspunten\b|\bcriteria\b|\bstartpunt\b", re.I)),
     (Intent.figure, re.compile(r"\bhoeveel\b|\baantal\b|percentage\b|\baandeel\b|\bwelk deel\b|\bhoe (?:groot|hoog|veel)\b|\bcijfers?\b|\bprognose\b|\bmet hoeveel\b|\bverdien\w*|\bsalaris|\bloon\b"
-                                r"|\bwat kost\w*|\bkosten\b|\bprijs\b|\bbedrag\b|\bbudget\b", re.I)),
+                                r"|\b(?:wat|hoeveel) kost\w*|\b(?:wat|hoeveel|hoe hoog) (?:zijn|waren|bedragen) de kosten\b|\bprijs\b|\bbedrag\b|\bbudget\b", re.I)),
     (Intent.trend, re.compile(r"\bontwikkel\w*|\bgestegen\b|\bgedaald\b|\bgroei\w*|\btrend\b|\btoename\b|\bafname\b|\bstijg\w*|\bdaal\w*", re.I)),
     (Intent.definition, re.compile(r"\bwat (?:is|zijn|wordt|betekent)\b|\bwie (?:tellen|vallen|rekent)\b|\bdefinitie\b|\bbedoeld\b", re.I)),
 ]
@@ -112,6 +112,7 @@ class QuestionAnalysis(BaseModel):
     sides: list[str] = Field(default_factory=list, description="Stems of the alternatives a comparison weighs ('industrie of onderwijs').")
     relative_period: bool = Field(False, description="Asks about a period relative to the figure ('een jaar eerder').")
     personal_data: bool = False
+    other_part: bool = Field(False, description="A part of a question of several ('Wat is X? Hoeveel ...?') asks no figure.")
     asks_date: bool = Field(False, description="Asks when ('per welke datum', 'vanaf wanneer', 'in welk jaar').")
     follow_up: bool = False
     terms: list[str] = Field(default_factory=list, description="Stemmed content terms, places removed.")
@@ -245,6 +246,7 @@ class QuestionAnalyzer:
             quarters=quarters,
             intent=intent,
             intents=intents,
+            other_part=_other_part(original),
             wants_percentage=bool(PERCENT_WORDS.search(text)),
             own_forecast=bool(OWN_FORECAST.search(text)),
             relative_period=bool(RELATIVE_PERIOD.search(text)),
@@ -310,3 +312,11 @@ def _strip_places(text: str, places: list[Place]) -> str:
         for name in {place.name, place.asked} - {""}:
             text = re.sub(re.escape(name), " ", text, flags=re.IGNORECASE)
     return text
+
+
+def _other_part(question: str) -> bool:
+    """A question of several parts (each ending in '?') of which one asks no figure: that part can be
+    answered even when the figure of another is not in the sources."""
+    parts = [p for p in question.split("?") if len(p.split()) >= 2]
+    figure = dict(INTENT_PATTERNS)[Intent.figure]
+    return len(parts) >= 2 and any(not figure.search(p) for p in parts)
