@@ -176,3 +176,13 @@ def test_advice_in_an_uncovered_place_is_answered_from_general_passages(assistan
     assert not answer.refused, answer.answer
     assert "Hengelo" in answer.answer  # says the sources are not about Hengelo specifically
     assert answer.citations
+
+
+def test_a_list_a_little_after_the_lead_comes_with_it(assistant: Assistant) -> None:
+    """The lead announces measures; the list lead-in two sentences on brings its items."""
+    answer = assistant.ask("Welke maatregelen kondigde het ministerie aan in de brief aan de Tweede Kamer van april 2024?")
+    assert not answer.refused, answer.answer
+    text = strip_markers(answer.answer)
+    assert answer.answer.index("aangekondigd") < answer.answer.index("•")
+    for item in ("werkcentrum", "van-werk-naar-werk", "governance"):
+        assert item in text, text  # strip_markers lower-cases
