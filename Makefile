@@ -16,7 +16,7 @@ export ANONYMIZED_TELEMETRY=False
 export TOKENIZERS_PARALLELISM=false
 export OMP_WAIT_POLICY=PASSIVE
 
-.PHONY: setup browser postgres ingest run serve ui test bench bench-ui bench-api eval train clean
+.PHONY: setup browser axe postgres ingest run serve ui test bench bench-ui bench-api eval train clean
 
 setup: $(VENV)/.installed
 
@@ -51,13 +51,24 @@ browser:
 	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q chromium chromium-driver; }
 
+# axe-core (npm, pinned in tests/js/package-lock.json) for the accessibility checks of the browser test
+# (tests/test_workplace_browser.py injects it with Playwright). npm from Debian when missing.
+AXE := tests/js/node_modules/axe-core/axe.min.js
+axe: $(AXE)
+$(AXE): tests/js/package.json tests/js/package-lock.json
+	@command -v npm >/dev/null 2>&1 || { \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q npm; }
+	cd tests/js && npm ci --no-audit --no-fund --ignore-scripts
+	touch $@
+
 # PostgreSQL server binaries for the database tests (they start their own cluster on loopback).
 postgres:
 	@ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || { \
 	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q postgresql; }
 
-test: setup browser postgres
+test: setup browser axe postgres
 	$(BIN)/python -m pytest -q
 
 # All sections (~15 min on 2 cores); e.g. make bench BENCH_ARGS="--only query,baseline" for a part.

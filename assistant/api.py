@@ -56,6 +56,7 @@ from assistant.openai_schema import error_body as openai_error_body
 from assistant.openai_schema import is_openai_path, openai_status
 from assistant.retrieve import Filters
 from assistant.scrub import identifier_has_personal_data
+from assistant.source_files import with_page_labels
 from assistant.types import MAX_HISTORY_CHARS, MAX_HISTORY_TURNS, Answer, HistoryTurn, history_chars
 from assistant.uploads import (
     UploadMetadata,
@@ -102,6 +103,10 @@ class AskRequest(BaseModel):
     id: str | None = Field(
         None, pattern=ANSWER_ID_PATTERN,
         description="Your request id: becomes the answer id (must be unused). Default: a new id.",
+    )
+    conversation_id: str | None = Field(
+        None, pattern=ANSWER_ID_PATTERN,
+        description="Add this question and its answer to your conversation with this id (a new id starts one).",
     )
 
 
@@ -304,6 +309,17 @@ class ApiContext:
                 self.assistant.refresh()  # follow the new generation now, not on the next question
             else:
                 self.start_loading()
+
+
+def new_context(settings: Settings, thread_name_prefix: str = "answer") -> ApiContext:
+    """Keys, metrics, rate limiter and answer pool for these settings (the HTTP app, the MCP server)."""
+    return ApiContext(
+        settings=settings,
+        keys=KeyRing(settings),
+        metrics=Metrics(settings.index_dir),
+        limiter=RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst),
+        executor=ThreadPoolExecutor(max_workers=settings.max_concurrent_answers, thread_name_prefix=thread_name_prefix),
+    )
 
 
 def context(request: Request) -> ApiContext:
@@ -602,7 +618,7 @@ async def _compute_answer(ctx: ApiContext, body: AskRequest, answer_id: str, req
     try:
         answer = await asyncio.wait_for(asyncio.wrap_future(work), timeout=answer_timeout(ctx.settings))
         outcome = "answered"
-        return answer
+        return await run_in_threadpool(with_page_labels, answer, ctx.settings)
     except TimeoutError as exc:
         outcome = "timeout"
         raise ApiError(
@@ -686,9 +702,10 @@ async def model_event_items(
             if value.kind == "delta":
                 yield "delta", {"text": value.text}
                 continue
-            answer = value.answer
+            answer = await run_in_threadpool(with_page_labels, value.answer, ctx.settings)
             try:
                 await _audit(ctx, answer, principal, started, channel)
+                await _remember(ctx, body, answer, principal)
             except ApiError as exc:  # no audit record, no answer
                 yield "error", {"id": answer_id, "code": exc.code, "message": exc.message}
                 return
@@ -744,6 +761,14 @@ async def _audit(ctx: ApiContext, answer: Answer, principal: Principal, started:
     ctx.metrics.answers.labels(channel=channel).inc()
     if answer.refused:
         ctx.metrics.refusals.labels(channel=channel).inc()
+
+
+async def _remember(ctx: ApiContext, body: AskRequest, answer: Answer, principal: Principal) -> None:
+    """With `conversation_id`: the turn is stored in the caller's conversation (issue 17)."""
+    if body.conversation_id:
+        from assistant.conversations_api import remember_turn
+
+        await remember_turn(ctx, body.conversation_id, answer, principal)
 
 
 def _sse(event: str, data: Any) -> str:
@@ -803,13 +828,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """The API for these settings (default: MARKTWIJZER_* environment)."""
     settings = settings or Settings()
     install_log_redaction()
-    ctx = ApiContext(
-        settings=settings,
-        keys=KeyRing(settings),
-        metrics=Metrics(settings.index_dir),
-        limiter=RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst),
-        executor=ThreadPoolExecutor(max_workers=settings.max_concurrent_answers, thread_name_prefix="answer"),
-    )
+    ctx = new_context(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -946,6 +965,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         answer_id = await _prepare(ctx, body)
         answer = await _compute_answer(ctx, body, answer_id, request)
         await _audit(ctx, answer, principal, started, "ask")
+        await _remember(ctx, body, answer, principal)
         return answer
 
     @app.post(
@@ -983,6 +1003,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             try:
                 answer = await _compute_answer(ctx, body, answer_id, request)
                 await _audit(ctx, answer, principal, started, "stream")
+                await _remember(ctx, body, answer, principal)
             except ApiError as exc:
                 yield _sse("error", {"id": answer_id, "code": exc.code, "message": exc.message})
                 return
@@ -1145,11 +1166,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     # -- other protocols (issue 16): OpenAI-compatible chat, the figure store ------------------
 
+    from assistant.conversations_api import conversations_router
     from assistant.figures_api import figures_router
     from assistant.openai_api import openai_router
+    from assistant.sources_file_api import sources_file_router
 
     app.include_router(openai_router(ctx))
     app.include_router(figures_router(ctx))
+    app.include_router(sources_file_router(ctx))  # issue 17: source viewer, conversations
+    app.include_router(conversations_router(ctx))
     return app
 
 

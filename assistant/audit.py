@@ -121,9 +121,23 @@ def _migration_1(connection: Connection) -> None:
     feedback.create(connection)
 
 
+def _migration_2(connection: Connection) -> None:
+    from assistant.conversations import migration_2  # the tables live beside the store that uses them
+
+    migration_2(connection)
+
+
+def _migration_3(connection: Connection) -> None:
+    from assistant.feedback_overview import migration_3
+
+    migration_3(connection)
+
+
 # (version, description, function). Append only.
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "answers (audit log) and feedback", _migration_1),
+    (2, "advisers' conversations", _migration_2),
+    (3, "snapshots of answers that got feedback", _migration_3),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

@@ -20,7 +20,6 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated, TypeVar
 
 from mcp.server.mcpserver import Context, MCPServer
@@ -35,7 +34,6 @@ from assistant.api import (
     ApiContext,
     ApiError,
     AskRequest,
-    RateLimiter,
     SourceOut,
     _audit,
     _compute_answer,
@@ -43,11 +41,11 @@ from assistant.api import (
     _prepare,
     _source_out,
     answer_timeout,
+    new_context,
 )
 from assistant.audit import AuditStore
-from assistant.auth import ANONYMOUS_ADMIN, KeyRing, Principal, Role, presented_keys
+from assistant.auth import ANONYMOUS_ADMIN, Principal, Role, presented_keys
 from assistant.figures_api import FigureOut, approved_entries, find_figures
-from assistant.metrics import Metrics
 from assistant.retrieve import Filters
 from assistant.types import Answer, HistoryTurn
 from ingest.settings import Settings
@@ -86,13 +84,7 @@ class PassageOut(BaseModel):
 
 def build_context(settings: Settings) -> ApiContext:
     """The HTTP API's context (keys, limits, answer pool, audit store), without the HTTP app."""
-    ctx = ApiContext(
-        settings=settings,
-        keys=KeyRing(settings),
-        metrics=Metrics(settings.index_dir),
-        limiter=RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst),
-        executor=ThreadPoolExecutor(max_workers=settings.max_concurrent_answers, thread_name_prefix="mcp-answer"),
-    )
+    ctx = new_context(settings, thread_name_prefix="mcp-answer")
     ctx.audit = AuditStore(settings)
     ctx.start_loading()
     return ctx

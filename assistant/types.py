@@ -20,6 +20,9 @@ class Citation(BaseModel):
     text: str = Field(description="The passage as shown to the user.")
     score: float = Field(description="Retrieval score (fused, 0..1).")
     chunk_id: str = ""
+    page_label: str | None = Field(
+        None, description="The printed page label of `page` when the PDF defines labels (e.g. 'iv', '12'); else null.",
+    )
 
 
 class Figure(BaseModel):

@@ -48,6 +48,10 @@ class Settings(BaseSettings):
     keep_generations: int = Field(2, ge=1, le=20, description="Index generations kept on disk.")
     api_url: str = Field("", description="UI only: empty = assistant in-process; http://host:port = call the HTTP API.")
     api_key: SecretStr = Field(SecretStr(""), description="UI only: API key sent as 'Authorization: Bearer' to API_URL.")
+    conversation_days: int = Field(30, ge=1, le=3650, description="Stored conversations older than this are deleted.")
+    user_header: str = Field(
+        "", max_length=100, description="UI: request header a reverse proxy sets to the adviser's name (empty = ask once).",
+    )
 
     @field_validator("embedding")
     @classmethod

@@ -8,9 +8,14 @@ import ingest  # noqa: F401  (offline environment before chromadb / transformers
 import json
 import os
 import shutil
-from collections.abc import Callable
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from ingest.models import IngestReport
@@ -86,3 +91,51 @@ def add_factsheet(settings: Settings, source_id: str, body: str, regions: list[s
     )
     save_registry(load_registry(settings.registry_path).with_added(entry), settings.registry_path)
     return entry
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def ui_server(built_index: tuple[Settings, IngestReport], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`marktwijzer ui` on a free port with a copy of the real index, for the browser tests (one per session)."""
+    from benchmarks.common import stop_process_group
+
+    from .test_ui_support import copy_built
+
+    root = tmp_path_factory.mktemp("browser")
+    settings = copy_built(built_index[0], root)
+    port = _free_port()
+    cli = Path(sys.executable).parent / "marktwijzer"
+    command = [str(cli)] if cli.exists() else [sys.executable, "-m", "assistant.cli"]
+    env = {**os.environ, "MARKTWIJZER_DATA_DIR": str(settings.data_dir), "MARKTWIJZER_CORPUS_DIR": str(settings.corpus_dir)}
+    env.pop("MARKTWIJZER_API_URL", None)
+    # The answer stream paced at 40 ms a piece (tests/harness/sitecustomize.py): a follow-up typed 0.3 s
+    # after the first text appears then always meets an answer that is still being drawn.
+    harness = str(Path(__file__).resolve().parent / "harness")
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (harness, env.get("PYTHONPATH", "")) if p)
+    env["MARKTWIJZER_TEST_DELTA_DELAY_S"] = "0.04"
+    log_path = root / "ui.log"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen([*command, "ui", "--port", str(port)], env=env, cwd=root, stdout=log,
+                                   stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"marktwijzer ui exited with {process.returncode}:\n{log_path.read_text(errors='replace')[-3000:]}")
+            try:
+                if httpx.get(f"{url}/_stcore/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail("marktwijzer ui did not start within 120 s")
+            time.sleep(0.3)
+        yield url
+    finally:
+        stop_process_group(process)  # the UI server we started, nothing else

@@ -209,3 +209,21 @@ def test_audit_store_on_postgresql(postgres_url: str) -> None:
     assert "06-12345678" not in (store.list_feedback()[0].comment or "")
     with pytest.raises(UnknownAnswer):
         store.record_feedback("nope", "up")
+
+
+def test_conversations_on_postgresql(postgres_url: str) -> None:
+    """The conversation store (issue 17) on the same PostgreSQL database as the audit log."""
+    from assistant.conversations import ConversationNotFound, ConversationStore
+
+    store = ConversationStore(url=postgres_url)
+    assert store.audit.engine.dialect.name == "postgresql"
+    store.add_turn("ui:anna", "pg-c1", _answer("Vacatures in Amersfoort? Mail j.jansen@example.nl", "pg-c1-a"))
+    store.add_turn("ui:anna", "pg-c1", _answer("En in Groningen?", "pg-c1-b"))
+    conversation = store.get("ui:anna", "pg-c1")
+    assert [t.answer.id for t in conversation.items] == ["pg-c1-a", "pg-c1-b"]
+    assert "j.jansen@example.nl" not in conversation.title
+    with pytest.raises(ConversationNotFound):
+        store.get("ui:bram", "pg-c1")
+    assert store.list("ui:bram") == []
+    store.delete("ui:anna", "pg-c1")
+    assert store.list("ui:anna") == []

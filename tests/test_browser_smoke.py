@@ -2,27 +2,16 @@
 headless chromium (installed by `make browser`, which `make test` runs) driven by Playwright.
 
 Asks a question on the chat page and checks the answer and a source title are on the page, then
-opens the Bronnen and Evaluaties pages (running the shipped dev set). Screenshots of the three pages
+opens the Bronnen and Evaluaties pages (running the shipped dev set). The UI server is the session's
+`ui_server` (tests/conftest.py), shared with tests/test_workplace_browser.py. Screenshots of the three pages
 are written to benchmarks/results/screenshots/{chat,sources,evaluations}.png (gitignored)."""
 
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
-
-from benchmarks.common import stop_process_group
-from ingest.models import IngestReport
-from ingest.settings import Settings
-
-from .test_ui_support import copy_built
 
 REPO = Path(__file__).resolve().parent.parent
 SHOTS = REPO / "benchmarks" / "results" / "screenshots"
@@ -33,44 +22,6 @@ CHROMIUM_ARGS = [  # as root, offline: no sandbox, no background connections to 
 ]
 QUESTION = "Hoeveel vacatures stonden er open in regio Amersfoort?"
 TITLE = "Regio in Beeld 2025-2026 Amersfoort"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture(scope="module")
-def ui_server(built_index: tuple[Settings, IngestReport], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    root = tmp_path_factory.mktemp("browser")
-    settings = copy_built(built_index[0], root)
-    port = _free_port()
-    cli = Path(sys.executable).parent / "marktwijzer"
-    command = [str(cli)] if cli.exists() else [sys.executable, "-m", "assistant.cli"]
-    env = {**os.environ, "MARKTWIJZER_DATA_DIR": str(settings.data_dir), "MARKTWIJZER_CORPUS_DIR": str(settings.corpus_dir)}
-    env.pop("MARKTWIJZER_API_URL", None)
-    log_path = root / "ui.log"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen([*command, "ui", "--port", str(port)], env=env, cwd=root, stdout=log,
-                                   stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"marktwijzer ui exited with {process.returncode}:\n{log_path.read_text(errors='replace')[-3000:]}")
-            try:
-                if httpx.get(f"{url}/_stcore/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("marktwijzer ui did not start within 120 s")
-            time.sleep(0.3)
-        yield url
-    finally:
-        stop_process_group(process)  # the UI server we started, nothing else
 
 
 def test_browser_chat_sources_and_evaluations(ui_server: str) -> None:

@@ -139,3 +139,32 @@ def test_negative_feedback_becomes_an_evaluation_item(ui: Settings) -> None:
     assert "feedback" in at.selectbox(key="eval_set").options
     button(at, "Toevoegen aan set 'feedback'").click().run()  # the same feedback only once
     assert any("staat al in de set" in e.value for e in at.error)
+
+
+def test_feedback_overview_and_evidence_picked_from_the_cited_passages(ui: Settings) -> None:
+    """Issue 17: the trainer sees counts and the worst answer as shown, and turns the thumbs-down into
+    an item whose evidence is one of the answer's cited passages."""
+    from assistant.audit import AuditStore
+    from assistant.feedback_overview import save_snapshot
+    from ui.backend import InProcessBackend
+
+    backend = InProcessBackend(ui)
+    answer = backend.ask("Hoeveel vacatures stonden er open in regio Amersfoort?")
+    backend.feedback(answer, "down", "onvolledig", "mist de sectoren")  # keeps a snapshot
+    store = AuditStore(ui)
+    save_snapshot(store, answer)  # a second snapshot of the same answer is ignored
+    at = app("evaluations")
+    shown = texts(at)
+    assert "Feedback van adviseurs" in shown and "Slechtst beoordeelde antwoorden" in shown
+    assert any(e.label.startswith("Hoeveel vacatures stonden er open in regio Amersfoort?") and "1× omlaag" in e.label
+               for e in at.expander)
+    assert [m.value for m in at.metric][:3] == ["1", "0", "1"]
+    evidence = at.selectbox(key="fb_evidence")
+    assert evidence.options[0] == "(geen)" and len(evidence.options) == len(answer.citations) + 1
+    evidence.set_value("1")
+    at.text_input(key="fb_expected").input("9.500")
+    button(at, "Toevoegen aan set 'feedback'").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    [item] = [json.loads(line) for line in (ui.data_dir / "evals" / "sets" / "feedback.jsonl").read_text().splitlines()]
+    assert item["evidence"] == [answer.citations[0].text] and item["doc"] == answer.citations[0].source_id
+    assert item["expected"] == ["9.500"] and item["feedback"]["reason"] == "onvolledig"

@@ -72,6 +72,24 @@ def test_feedback_over_http_is_stored_by_the_server(server: ApiServer) -> None:
     assert mine and mine[0]["rating"] == "down" and mine[0]["reason"] == "onvolledig"
 
 
+def test_conversation_and_source_file_over_http(server: ApiServer) -> None:
+    """Issue 17 in remote mode: the server keeps the conversation under the UI's key; the viewer gets
+    the file through GET /v1/sources/{id}/file."""
+    backend = HttpBackend(server.base_url, READER_KEY)
+    answer = [data for kind, data in backend.stream(VACANCIES, conversation_id="ui-gesprek") if kind == "done"][0]
+    backend.add_turn("ui:anna", "ui-gesprek", answer)  # a no-op over HTTP: the server stored it already
+    [listed] = [c for c in backend.conversations("ui:anna") if c["id"] == "ui-gesprek"]
+    assert listed["turns"] == 1 and listed["title"] == VACANCIES
+    stored = backend.conversation("ui:anna", "ui-gesprek")
+    assert stored["items"][0]["answer"]["id"] == answer.id
+    data, content_type = backend.source_file("uwv-regio-in-beeld-2025-2026-amersfoort")
+    assert content_type == "application/pdf" and data.startswith(b"%PDF-")
+    with pytest.raises(BackendError, match="404"):
+        backend.source_file("bestaat-niet")
+    backend.delete_conversation("ui:anna", "ui-gesprek")
+    assert not [c for c in backend.conversations("ui:anna") if c["id"] == "ui-gesprek"]
+
+
 def test_wrong_key_and_unreachable_api_give_dutch_errors(server: ApiServer) -> None:
     events = list(HttpBackend(server.base_url, "fout").stream(VACANCIES))
     assert events[0][0] == "error" and "sleutel" in events[0][1]

@@ -198,4 +198,4 @@ def test_chat_page_shows_source_metadata_as_plain_text(built_index, tmp_path, mo
     shown += [m.value for m in at.markdown if not m.value.startswith("<")]  # our own escaped HTML aside
     for text in shown:
         assert _live_markdown(text) == [], text
-    assert not any("Open de bron" in m.value for m in at.markdown)  # no link to a javascript: url
+    assert not any("Website van de uitgever" in m.value for m in at.markdown)  # no link to a javascript: url

@@ -15,14 +15,14 @@ HERE = Path(__file__).resolve().parent
 st.set_page_config(page_title="Marktwijzer", page_icon=":material/query_stats:", layout="wide")
 styles()
 
-pages = {
-    "Adviseurs": [st.Page(HERE / "views" / "chat.py", title="Vraag het Marktwijzer", icon=":material/chat:",
-                          default=True)],
-    "Trainers": [
-        st.Page(HERE / "views" / "sources.py", title="Bronnen", icon=":material/library_books:", url_path="bronnen"),
-        st.Page(HERE / "views" / "evaluations.py", title="Evaluaties", icon=":material/monitoring:", url_path="evaluaties"),
-    ],
-}
+# One flat list: Streamlit draws section headings ("Adviseurs", "Trainers") as paragraphs inside the
+# <ul>, which screen readers and axe (list, listitem) reject. The trainers' pages say so in their title.
+pages = [
+    st.Page(HERE / "views" / "chat.py", title="Vraag het Marktwijzer", icon=":material/chat:", default=True),
+    st.Page(HERE / "views" / "sources.py", title="Bronnen (trainers)", icon=":material/library_books:", url_path="bronnen"),
+    st.Page(HERE / "views" / "evaluations.py", title="Evaluaties (trainers)", icon=":material/monitoring:",
+            url_path="evaluaties"),
+]
 page = st.navigation(pages)
 with st.sidebar:
     mode = backend()

@@ -20,6 +20,7 @@ import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from assistant.source_files import with_page_labels
 from assistant.types import Answer, Citation, Figure, HistoryTurn
 from ingest.settings import Settings
 
@@ -65,8 +66,30 @@ class Backend:
         raise NotImplementedError
 
     def stream(self, question: str, history: list[HistoryTurn] | None = None,
-               filters: dict[str, Any] | None = None) -> Iterator[Event]:
+               filters: dict[str, Any] | None = None, conversation_id: str | None = None) -> Iterator[Event]:
+        """`conversation_id`: over HTTP the server stores the turn in the key's conversation; in process
+        the page stores it with `add_turn` (the adviser's own)."""
         raise NotImplementedError
+
+    def source_file(self, source_id: str) -> tuple[bytes, str]:
+        """An approved source's file and its content type (the source viewer)."""
+        raise NotSupported("De bron kan niet worden geopend.")
+
+    # Conversations (issue 17); `owner` is the adviser (in process) or ignored (HTTP: the key's).
+    def conversations(self, owner: str) -> list[dict[str, Any]]:
+        raise NotSupported("Gesprekken bewaren is niet beschikbaar.")
+
+    def conversation(self, owner: str, conversation_id: str) -> dict[str, Any]:
+        raise NotSupported("Gesprekken bewaren is niet beschikbaar.")
+
+    def add_turn(self, owner: str, conversation_id: str, answer: Answer) -> None:
+        raise NotSupported("Gesprekken bewaren is niet beschikbaar.")
+
+    def rename_conversation(self, owner: str, conversation_id: str, title: str) -> None:
+        raise NotSupported("Een gesprek hernoemen kan alleen op de server (in-process modus).")
+
+    def delete_conversation(self, owner: str, conversation_id: str) -> None:
+        raise NotSupported("Gesprekken bewaren is niet beschikbaar.")
 
     def sources(self) -> list[dict[str, Any]]:
         """Approved, indexed sources: id, title, publisher, edition, type, regions, period, scope, url."""
@@ -94,6 +117,14 @@ class Backend:
     def feedback_list(self, rating: str | None = "down", limit: int = 200) -> list[dict[str, Any]]:
         """Stored feedback, newest first: id, answer_id, rating, reason, comment, question, created_at."""
         raise NotSupported("Feedback lezen is niet beschikbaar.")
+
+    def feedback_overview(self) -> dict[str, Any]:
+        """Counts by reason, source and week and the worst-rated answers (assistant.feedback_overview)."""
+        raise NotSupported("Het feedbackoverzicht kan alleen op de server (in-process modus).")
+
+    def answer_snapshot(self, answer_id: str) -> dict[str, Any] | None:
+        """The answer as shown when it got feedback (with its cited passages), if kept."""
+        return None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -133,12 +164,13 @@ class InProcessBackend(Backend):
         flt = _filters_dict(filters)
         answer = self.assistant().ask(question, history=history or None,
                                       filters=Filters(**flt) if flt else None, request_id=request_id)
+        with_page_labels(answer, self.settings)
         if channel:
             self._record_answer(answer, channel)
         return answer
 
     def stream(self, question: str, history: list[HistoryTurn] | None = None,
-               filters: dict[str, Any] | None = None) -> Iterator[Event]:
+               filters: dict[str, Any] | None = None, conversation_id: str | None = None) -> Iterator[Event]:
         """Deltas as the answer is written: with a language model (MARKTWIJZER_LLM) sentence by verified
         sentence (assistant.llm.stream_ask), without one the extractive answer in pieces of a few words."""
         from assistant.llm import stream_ask
@@ -160,6 +192,7 @@ class InProcessBackend(Backend):
         if answer is None:
             yield ("error", "Er kwam geen antwoord; probeer het opnieuw.")
             return
+        with_page_labels(answer, self.settings)
         try:
             self._record_answer(answer, "ui")
         except BackendError as exc:
@@ -258,6 +291,62 @@ class InProcessBackend(Backend):
             for c in handle.chunks_of(source_id)
         ]
 
+    def source_file(self, source_id: str) -> tuple[bytes, str]:
+        from assistant.source_files import SourceFileUnavailable, approved_source_file
+
+        try:
+            found = approved_source_file(self.settings, source_id)
+            return found.read(), found.content_type
+        except (SourceFileUnavailable, OSError) as exc:
+            raise BackendError(str(exc) if isinstance(exc, SourceFileUnavailable) else
+                               "Het bestand van deze bron kon niet worden gelezen.") from exc
+
+    # -- conversations ---------------------------------------------------------------------------
+
+    def _conversations(self):  # noqa: ANN202
+        if getattr(self, "_conversation_store", None) is None:
+            from assistant.conversations import ConversationStore
+
+            self._conversation_store = ConversationStore(self.settings, audit=self._store())
+        return self._conversation_store
+
+    def conversations(self, owner: str) -> list[dict[str, Any]]:
+        return [c.model_dump(mode="json") for c in self._conversations().list(owner)]
+
+    def conversation(self, owner: str, conversation_id: str) -> dict[str, Any]:
+        from assistant.conversations import ConversationNotFound
+
+        try:
+            return self._conversations().get(owner, conversation_id).model_dump(mode="json")
+        except ConversationNotFound as exc:
+            raise BackendError("Dit gesprek bestaat niet (meer).") from exc
+
+    def add_turn(self, owner: str, conversation_id: str, answer: Answer) -> None:
+        from assistant.conversations import ConversationNotFound
+
+        try:
+            self._conversations().add_turn(owner, conversation_id, answer)
+        except ConversationNotFound as exc:
+            raise BackendError("Dit gesprek bestaat niet (meer).") from exc
+
+    def rename_conversation(self, owner: str, conversation_id: str, title: str) -> None:
+        from assistant.conversations import ConversationNotFound
+
+        try:
+            self._conversations().rename(owner, conversation_id, title)
+        except ConversationNotFound as exc:
+            raise BackendError("Dit gesprek bestaat niet (meer).") from exc
+        except ValueError as exc:
+            raise BackendError(str(exc)) from exc
+
+    def delete_conversation(self, owner: str, conversation_id: str) -> None:
+        from assistant.conversations import ConversationNotFound
+
+        try:
+            self._conversations().delete(owner, conversation_id)
+        except ConversationNotFound as exc:
+            raise BackendError("Dit gesprek bestaat niet (meer).") from exc
+
     # -- feedback ------------------------------------------------------------------------------
 
     def _store(self):  # noqa: ANN202
@@ -279,11 +368,24 @@ class InProcessBackend(Backend):
     def feedback_list(self, rating: str | None = "down", limit: int = 200) -> list[dict[str, Any]]:
         return [r.model_dump(mode="json") for r in self._store().list_feedback(limit=limit, rating=rating)]
 
+    def answer_snapshot(self, answer_id: str) -> dict[str, Any] | None:
+        from assistant.feedback_overview import snapshot
+
+        found = snapshot(self._store(), answer_id)
+        return found.model_dump(mode="json") if found else None
+
+    def feedback_overview(self) -> dict[str, Any]:
+        from assistant.feedback_overview import overview
+
+        return overview(self._store()).model_dump(mode="json")
+
     def feedback(self, answer: Answer, rating: str, reason: str, comment: str) -> None:
         from assistant.audit import UnknownAnswer
+        from assistant.feedback_overview import save_snapshot
 
         try:
             self._store().record_feedback(answer.id or "", rating, reason or None, comment or None, FEEDBACK_KEY_NAME)
+            save_snapshot(self._store(), answer)  # trainers see the answer as the adviser saw it
         except UnknownAnswer as exc:
             raise BackendError("Dit antwoord staat niet in het auditlog; feedback kan niet worden opgeslagen.") from exc
         except ValueError as exc:
@@ -329,8 +431,11 @@ class HttpBackend(Backend):
         self.base_url = base_url.rstrip("/")
         self.client = httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout)
 
-    def _body(self, question: str, history: list[HistoryTurn] | None, filters: dict[str, Any] | None) -> dict:
+    def _body(self, question: str, history: list[HistoryTurn] | None, filters: dict[str, Any] | None,
+              conversation_id: str | None = None) -> dict:
         body: dict[str, Any] = {"question": question}
+        if conversation_id:
+            body["conversation_id"] = conversation_id
         if history:
             body["history"] = [h.model_dump() for h in history]
         flt = _filters_dict(filters)
@@ -374,11 +479,11 @@ class HttpBackend(Backend):
             raise
 
     def stream(self, question: str, history: list[HistoryTurn] | None = None,
-               filters: dict[str, Any] | None = None) -> Iterator[Event]:
+               filters: dict[str, Any] | None = None, conversation_id: str | None = None) -> Iterator[Event]:
         import httpx
         from httpx_sse import connect_sse
 
-        body = self._body(question, history, filters)
+        body = self._body(question, history, filters, conversation_id)
         citations: list[Citation] = []
         figures: list[Figure] = []
         text: list[str] = []
@@ -479,6 +584,32 @@ class HttpBackend(Backend):
         report = job.get("report") or {}
         return {"added": 0, "updated": 0, "unchanged": 0, "removed": 0, "chunks": 0, "seconds": 0.0, "failed": [],
                 **report}
+
+    def source_file(self, source_id: str) -> tuple[bytes, str]:
+        import httpx
+        from urllib.parse import quote
+
+        try:
+            response = self.client.get(f"/v1/sources/{quote(source_id, safe='')}/file", headers={"Accept": "*/*"})
+        except httpx.HTTPError as exc:
+            raise BackendError(f"De API op {self.base_url} is niet bereikbaar: {exc}") from exc
+        if response.status_code >= 400:
+            raise self._error(response)
+        return response.content, response.headers.get("content-type", "application/octet-stream")
+
+    # Conversations over HTTP belong to the UI's API key (the server stores turns sent with
+    # `conversation_id`); `owner` is not sent.
+    def conversations(self, owner: str) -> list[dict[str, Any]]:
+        return self._request("GET", "/v1/conversations") or []
+
+    def conversation(self, owner: str, conversation_id: str) -> dict[str, Any]:
+        return self._request("GET", f"/v1/conversations/{conversation_id}")
+
+    def add_turn(self, owner: str, conversation_id: str, answer: Answer) -> None:
+        return None  # stored by the server with the streamed question
+
+    def delete_conversation(self, owner: str, conversation_id: str) -> None:
+        self._request("DELETE", f"/v1/conversations/{conversation_id}")
 
     def feedback_list(self, rating: str | None = "down", limit: int = 200) -> list[dict[str, Any]]:
         rows = self._request("GET", "/v1/feedback") or []  # admin key

@@ -21,8 +21,54 @@ CSS = """
 .mw-passage { font-size: 0.92em; line-height: 1.5; color: #333; white-space: normal; }
 mark.mw-cited { background: #fff3a3; padding: 0 2px; border-radius: 2px; }
 .mw-figure-value { font-size: 1.6em; font-weight: 700; }
+.mw-viewer-page { font-weight: 600; margin: 0.2em 0; }
+/* WCAG AA contrast (4.5:1): Streamlit's captions and placeholders are too light on white. */
+[data-testid="stCaptionContainer"], [data-testid="stCaptionContainer"] * { color: #4b4f5c !important; opacity: 1 !important; }
+[data-testid="stCaptionContainer"] code { color: #3d3f45 !important; background: #eceef1 !important; }
+textarea::placeholder, input::placeholder { color: #5f6370 !important; opacity: 1; }
 </style>
 """
+# The page is Dutch (screen readers, spelling, axe's html-has-lang/valid-lang): Streamlit's index.html
+# says lang="en" and offers no setting, so the document element is corrected on every page, and the
+# few English texts Streamlit draws itself (skip link, file uploader, status) are shown in Dutch.
+LANG_SCRIPT = """<script>
+(() => {
+  const root = window.parent && window.parent.document ? window.parent.document : document;
+  root.documentElement.lang = 'nl';
+  if (root.defaultView.__mwDutch) return;
+  root.defaultView.__mwDutch = true;
+  const words = [
+    [/^Skip to main content$/, 'Naar de inhoud'],
+    [/^Drag and drop files? here$/, 'Sleep een bestand hierheen'],
+    [/^Browse files$/, 'Bestand kiezen'],
+    [/^Upload$/, 'Uploaden'],
+    [/^Limit (\\d+)\\s?MB per file/, (m, n) => 'Maximaal ' + n + ' MB per bestand'],
+    [/^Running\\.\\.\\.$/, 'Bezig…'],
+    [/^Stop$/, 'Stoppen'],
+    [/^Press Enter to submit form$/, 'Druk op Enter om te versturen'],
+    [/^Press Enter to apply$/, 'Druk op Enter om toe te passen'],
+    [/^No results$/, 'Geen resultaten'],
+  ];
+  const fix = (node) => {
+    const text = node.nodeValue && node.nodeValue.trim();
+    if (!text) return;
+    for (const [pattern, dutch] of words) {
+      if (pattern.test(text)) { node.nodeValue = node.nodeValue.replace(text, text.replace(pattern, dutch)); return; }
+    }
+  };
+  const walk = (el) => {
+    const it = root.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+    for (let n = it.nextNode(); n; n = it.nextNode()) fix(n);
+  };
+  walk(root.body);
+  new MutationObserver((changes) => {
+    for (const c of changes) {
+      if (c.type === 'characterData') fix(c.target);
+      for (const n of c.addedNodes) n.nodeType === 3 ? fix(n) : (n.nodeType === 1 && walk(n));
+    }
+  }).observe(root.body, {childList: true, subtree: true, characterData: true});
+})();
+</script>"""
 
 
 def settings() -> Settings:
@@ -56,3 +102,4 @@ def ai_notice() -> None:
 
 def styles() -> None:
     st.markdown(CSS, unsafe_allow_html=True)
+    st.html(LANG_SCRIPT, unsafe_allow_javascript=True)

@@ -101,7 +101,7 @@ FEEDBACK_SET = "feedback"
 
 
 def add_feedback_item(data_dir: Path, feedback: dict[str, Any], item_type: str, expected: list[str],
-                      doc: str | None, answer: str = "") -> str:
+                      doc: str | None, answer: str = "", evidence: list[str] | None = None) -> str:
     """Append an evaluation item made from a feedback record to the set 'feedback' (uploaded sets
     folder); returns its id. The same feedback is added once."""
     item_id = f"fb-{feedback['id']}"
@@ -111,7 +111,7 @@ def add_feedback_item(data_dir: Path, feedback: dict[str, Any], item_type: str, 
     if any(item["id"] == item_id for item in existing):
         raise ValueError(f"feedback {feedback['id']} staat al in de set als {item_id}")
     item = {"id": item_id, "question": feedback["question"], "type": item_type, "answer": answer,
-            "expected": expected, "doc": doc, "evidence": [],
+            "expected": expected, "doc": doc, "evidence": list(evidence or []),
             "feedback": {"rating": feedback.get("rating"), "reason": feedback.get("reason"),
                          "comment": feedback.get("comment"), "answer_id": feedback.get("answer_id")}}
     with path.open("a", encoding="utf-8") as handle:

@@ -116,10 +116,18 @@ def page_label(citation: Citation) -> str:
     return f"p. {citation.page}"
 
 
+def open_source_label(citation: Citation) -> str:
+    """'Open bron op p. 12' (the PDF page; the printed number, when it differs, in brackets)."""
+    printed = f" (gedrukt {citation.page_label})" if citation.page_label and citation.page_label != str(citation.page) else ""
+    return f"Open bron op p. {citation.page}{printed}"
+
+
 def citation_meta(citation: Citation) -> str:
     """'UWV · editie 2025-2026 · p. 12 · 3.1 Nog steeds veel vacatures'"""
+    printed = (f"gedrukt paginanummer {citation.page_label}"
+               if citation.page_label and citation.page_label != str(citation.page) else "")
     parts = [citation.publisher, f"editie {citation.edition}" if citation.edition else "", page_label(citation),
-             citation.section]
+             printed, citation.section]
     return " · ".join(p for p in parts if p)
 
 
@@ -173,6 +181,42 @@ def safe_url(url: object) -> str:
 def stream_safe(text: str) -> str:
     """A streamed piece as Markdown that shows literally ($ would start LaTeX, * emphasis)."""
     return re.sub(r"([\\`*_$#|~<>])", r"\\\1", text)
+
+
+# The ingest report's errors are English (CLI, JSON, logs); the Bronnen page shows them in Dutch.
+_INGEST_ERRORS_NL: list[tuple[re.Pattern[str], str]] = [(re.compile(p), nl) for p, nl in [
+    (r"^duplicate id in the registry", "dit id staat twee keer in het register; geef elke bron een eigen id"),
+    (r"ZIP-based file", "dit is een ZIP-bestand (zoals .docx of .xlsx); dat wordt nog niet ondersteund"),
+    (r"PDF is encrypted", "de PDF is versleuteld (met wachtwoord); upload een onbeveiligde kopie"),
+    (r"PDF is corrupt or truncated", "de PDF is beschadigd of afgebroken en kan niet worden gelezen"),
+    (r"PDF has no pages", "de PDF heeft geen pagina's"),
+    (r"no extractable text", "de PDF bevat geen leesbare tekst (gescand of alleen afbeeldingen?); laat er eerst OCR op los"),
+    (r"claims UTF-16", "het bestand zegt UTF-16 te zijn maar is niet te decoderen"),
+    (r"binary file, not text", "dit lijkt een binair bestand, geen tekst"),
+    (r"no supported encoding", "de tekst is in geen ondersteunde codering (UTF-8, UTF-16, Windows-1252)"),
+    (r"^the file is empty", "het bestand is leeg"),
+    (r"HTML page has no visible text", "de HTML-pagina heeft geen zichtbare tekst"),
+    (r"^file not found", "het bestand is niet gevonden in de bronnenmap"),
+    (r"^the file is (\d+) MB; the limit is (\d+) MB", r"het bestand is \1 MB; de grens is \2 MB"),
+    (r"no text left after cleaning", "na het opschonen bleef er geen tekst over; er is niets te indexeren"),
+    (r"unsupported file kind", "dit soort bestand wordt niet ondersteund"),
+    (r"could not be read \(the parser stopped", "het bestand kon niet worden gelezen (het inlezen is afgebroken)"),
+    (r"more memory than allowed", "het lezen van dit bestand vraagt meer geheugen dan is toegestaan"),
+    (r"(too complex|CPU time|too much output)", "het bestand is te zwaar om te lezen; het is geweigerd"),
+]]
+_KEPT_NL = "de eerder geïndexeerde versie blijft in de index"
+
+
+def ingest_error_nl(message: str) -> str:
+    """An ingest failure in Dutch; unknown messages say so in Dutch instead of showing English."""
+    kept = "previously indexed version stays" in message
+    text = "het bestand kon niet worden gelezen (onbekende fout)"
+    for pattern, dutch in _INGEST_ERRORS_NL:
+        match = pattern.search(message)
+        if match:
+            text = match.expand(dutch) if "\\" in dutch else dutch
+            break
+    return f"{text} ({_KEPT_NL})" if kept else text
 
 
 def figure_inputs(figure: Figure, citations: Iterable[Citation]) -> list[tuple[str, list[int]]]:

@@ -26,6 +26,13 @@ TABLE_METRICS = ["n", "hit@5", "facts", "facts_all", "refusal_accuracy", "false_
                  "untraceable_answers", "pass_rate", "latency_ms_p50"]
 CHART_METRICS = ["hit@5", "facts_all", "refusal_accuracy", "pass_rate"]
 
+REASON_LABELS = {
+    "onjuist": "Antwoord of cijfer klopt niet", "bron_ondersteunt_niet": "Passage ondersteunt het niet",
+    "onvolledig": "Onvolledig", "niet_relevant": "Niet relevant", "onterecht_geweigerd": "Ten onrechte geweigerd",
+    "onduidelijk": "Onduidelijk", "juist_en_bruikbaar": "Klopt en bruikbaar", "goede_bronnen": "Goede bronnen",
+    "tijdwinst": "Scheelt zoekwerk", "anders": "Anders", "geen_reden": "Geen reden",
+}
+
 be = backend()
 data_dir = settings().data_dir
 state = st.session_state
@@ -50,6 +57,53 @@ with st.expander("Evaluatieset uploaden"):
             state["eval_flash"] = [f"Set '{name}' opgeslagen ({count} vragen)."]
             st.rerun()
 
+# -- feedback of the advisers (issue 17) -------------------------------------------------------------
+
+st.header("Feedback van adviseurs")
+try:
+    summary = be.feedback_overview()
+except BackendError as exc:
+    st.caption(str(exc))
+    summary = None
+if summary is not None and not summary["total"]:
+    st.caption("Nog geen feedback.")
+elif summary is not None:
+    left, middle, right = st.columns(3)
+    left.metric("Feedback", summary["total"])
+    middle.metric("Duim omhoog", summary["up"])
+    right.metric("Duim omlaag", summary["down"])
+
+    def _counts(counts: dict, label: str, names: dict | None = None) -> pd.DataFrame:
+        return pd.DataFrame([{label: (names or {}).get(key, key), "duim omlaag": c["down"], "duim omhoog": c["up"]}
+                             for key, c in counts.items()])
+
+    by_week = _counts(summary["by_week"], "week")
+    st.markdown("**Per week**")
+    st.bar_chart(by_week.set_index("week"), height=220, color=["#b3261e", "#1f6f43"])
+    left, right = st.columns(2)
+    with left:
+        st.markdown("**Per reden**")
+        st.dataframe(_counts(summary["by_reason"], "reden", REASON_LABELS), hide_index=True, width="stretch")
+    with right:
+        st.markdown("**Per geciteerde bron**")
+        st.dataframe(_counts(summary["by_source"], "bron"), hide_index=True, width="stretch")
+    st.markdown("**Slechtst beoordeelde antwoorden**")
+    for worst in summary["worst"]:
+        title = f"{worst['question'][:100]} · {worst['down']}× omlaag, {worst['up']}× omhoog"
+        with st.expander(R.md_text(title)):
+            st.caption("Redenen: " + R.md_text(", ".join(REASON_LABELS.get(r, r) for r in worst["reasons"]) or "-"))
+            for comment in worst["comments"][:5]:
+                st.caption("Toelichting: " + R.md_text(comment))
+            shown = worst.get("answer")
+            if shown:
+                st.markdown("**Gegeven antwoord**" + (" (geweigerd)" if shown.get("refused") else ""))
+                st.text(shown.get("answer") or "(leeg)")
+                for citation in shown.get("citations", []):
+                    st.caption(R.md_text(f"[{citation['n']}] {citation['title']}, p. {citation['page']}, "
+                                         f"{citation['section']}"))
+            else:
+                st.caption("Geciteerde bronnen: " + R.md_text(", ".join(worst["cited_source_ids"]) or "geen"))
+
 with st.expander("Feedback omzetten naar evaluatie-items"):
     try:
         negative = [f for f in be.feedback_list("down") if f.get("question")]
@@ -71,16 +125,30 @@ with st.expander("Feedback omzetten naar evaluatie-items"):
             doc_options = [""] + [s["id"] for s in be.sources()]
         except BackendError:
             doc_options = [""]
+        try:
+            shown = be.answer_snapshot(record["answer_id"])
+        except BackendError:
+            shown = None
+        passages = {str(c["n"]): c for c in (shown or {}).get("citations", [])}
+        if shown:
+            st.markdown("**Gegeven antwoord**")
+            st.text(shown.get("answer") or "(leeg)")
         with st.form("fb_item"):
             item_type = st.selectbox("Type", list(QUESTION_TYPES), key="fb_type")
             expected = st.text_input("Verwacht (gescheiden door ;, bijv. 9.500; 3,5%)", key="fb_expected")
             reference = st.text_area("Referentieantwoord (optioneel)", key="fb_answer")
+            evidence_key = st.selectbox(
+                "Bewijspassage (uit de geciteerde passages)", ["", *passages], key="fb_evidence",
+                format_func=lambda n: (R.md_text(f"[{n}] {passages[n]['title']}, p. {passages[n]['page']}: "
+                                                 f"{passages[n]['text'][:80]}…") if n else "(geen)"))
             doc = st.selectbox("Bron", doc_options, key="fb_doc", format_func=lambda d: d or "(geen / onbeantwoordbaar)")
             if st.form_submit_button("Toevoegen aan set 'feedback'"):
+                evidence = passages.get(evidence_key)
                 try:
                     item_id = evalruns.add_feedback_item(
                         data_dir, record, item_type, [e.strip() for e in expected.split(";") if e.strip()],
-                        doc or None, reference.strip())
+                        doc or (evidence["source_id"] if evidence else None), reference.strip(),
+                        evidence=[evidence["text"]] if evidence else None)
                 except ValueError as exc:
                     st.error(str(exc))
                 else:
@@ -151,7 +219,7 @@ def _fmt(value: object) -> str:
 
 overall = result.metrics.get("overall", {})
 prev_overall = previous.metrics.get("overall", {}) if previous else {}
-st.subheader("Resultaat")
+st.header("Resultaat")
 columns = st.columns(4)
 for column, metric in zip(columns, ["pass_rate", "hit@5", "facts_all", "refusal_accuracy"], strict=True):
     now, then = overall.get(metric), prev_overall.get(metric)
@@ -181,7 +249,7 @@ with st.expander("Per bron"):
 
 # -- comparison ----------------------------------------------------------------------------------------
 
-st.subheader("Vergelijking met de vorige run")
+st.header("Vergelijking met de vorige run")
 if previous is None:
     st.caption("Er is nog geen eerdere run van deze set.")
 else:
@@ -203,7 +271,7 @@ else:
 # -- failing questions -------------------------------------------------------------------------------------
 
 failing = [s for s in result.items if not s.passed]
-st.subheader(f"Mislukte vragen ({len(failing)} van {len(result.items)})")
+st.header(f"Mislukte vragen ({len(failing)} van {len(result.items)})")
 kinds = sorted({s.type for s in failing})
 only = st.multiselect("Alleen type", kinds, key=f"eval_fail_types_{name}", placeholder="Alle types")
 for score in failing:

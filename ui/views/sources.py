@@ -44,7 +44,7 @@ def _date(value: object) -> str:
         return str(value)
 
 
-st.subheader("Register")
+st.header("Register")
 st.dataframe(
     [
         {
@@ -67,7 +67,7 @@ if pending:
 
 # -- approve / withdraw / re-ingest ------------------------------------------------------------------
 
-st.subheader("Beheren")
+st.header("Beheren")
 ids = [r["id"] for r in rows]
 status_of = {r["id"]: r.get("status", "") for r in rows}
 left, right = st.columns([2, 1])
@@ -109,7 +109,7 @@ with right:
                     f"verwijderd {report['removed']}; {report['chunks']} passages in {report['seconds']:.1f} s.")
             flash = [text]
             for failure in report.get("failed", []):
-                flash.append(f"Mislukt: {failure['source_id']}: {R.md_text(failure['error'])}")
+                flash.append(f"Mislukt: {failure['source_id']}: {R.md_text(R.ingest_error_nl(failure['error']))}")
             state["sources_flash"] = flash
             st.rerun()
     if be.remote:
@@ -117,7 +117,7 @@ with right:
 
 # -- upload ----------------------------------------------------------------------------------------
 
-st.subheader("Bron toevoegen")
+st.header("Bron toevoegen")
 with st.form("upload", clear_on_submit=False, border=True):
     upload = st.file_uploader("Bestand (PDF, tekst of Markdown)", type=UPLOAD_TYPES, key="upload_file")
     c1, c2 = st.columns(2)
@@ -171,7 +171,7 @@ if submitted:
 
 # -- inspect chunks ----------------------------------------------------------------------------------
 
-st.subheader("Passages van een bron")
+st.header("Passages van een bron")
 indexed = [r["id"] for r in rows if r.get("chunks")]
 if not indexed:
     st.caption("Nog geen geïndexeerde bronnen.")
