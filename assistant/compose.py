@@ -317,26 +317,7 @@ def select_short(
     # A lead followed directly by a list ("... de maatregelen aangekondigd ..." + bullets) brings
     # the list when the question asks for one (a procedure, "welke ...").
     lists = analysis.intent is Intent.procedure or bool(re.match(r"\s*welke\b", analysis.original, re.I))
-    if lists:
-        chosen = _with_nearby_list(chosen, lead, units, quality)
     return _with_lists(chosen, units, quality, follow_lead=lead if lists else None)
-
-
-LIST_REACH = 3  # sentences after the lead within which a list lead-in still belongs to it
-
-
-def _with_nearby_list(chosen: list[Unit], lead: Unit, units: list[Unit], quality: SentenceQuality) -> list[Unit]:
-    """A list question whose lead announces what a list a little further on gives ("... heeft de
-    maatregelen aangekondigd ... Er zijn vier maatregelen aangekondigd:" + bullets): the lead-in joins,
-    and `_with_lists` brings its items."""
-    siblings = {u.order: u for u in units if u.passage.chunk_id == lead.passage.chunk_id}
-    for step in range(1, LIST_REACH + 1):
-        unit, after = siblings.get(lead.order + step), siblings.get(lead.order + step + 1)
-        if unit is None or unit.kind == "bullet":
-            break
-        if unit.text.rstrip().endswith(":") and after is not None and after.kind == "bullet" and quality.usable(unit):
-            return chosen if unit in chosen else [*chosen, unit]
-    return chosen
 
 
 ANAPHORA = re.compile(r"^(?:Daarmee|Dit|Deze|Dat|Daardoor|Hierdoor|Hiermee|Daarnaast|Daarbij|Zij|Ze|Het gaat|Ook|Bovendien|Daarom|Toch)\b")

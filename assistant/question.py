@@ -82,10 +82,11 @@ INTENT_PATTERNS: list[tuple[Intent, re.Pattern[str]]] = [
     (Intent.advice, re.compile(r"\bwat (?:adviseer|zeg|raad|kan|moet) ik\b|\bwaar kan ik\b|\bverwijzen\b|\bklant\b|\bwerkgever\b.*\b(?:wil|klaagt|zoekt|kan)\b|\bwerkzoekende\b.*\bwil\b|\btips?\b|\bhandvat", re.I)),
     (Intent.procedure, re.compile(r"\bstappen\b|\bfasen?\b|\bhoe (?:is|wordt|werkt|moet|doe|pak)\b|\bwie (?:neemt|beslist|besluit)\b|\bwanneer moet\b|\bopgezet\b|\bproces\b|\buitgangspunten\b|\bcriteria\b|\bstartpunt\b", re.I)),
     (Intent.figure, re.compile(r"\bhoeveel\b|\baantal\b|percentage\b|\baandeel\b|\bwelk deel\b|\bhoe (?:groot|hoog|veel)\b|\bcijfers?\b|\bprognose\b|\bmet hoeveel\b|\bverdien\w*|\bsalaris|\bloon\b"
-                                r"|\b(?:wat|hoeveel) kost\w*|\b(?:wat|hoeveel|hoe hoog) (?:zijn|waren|bedragen) de kosten\b|\bprijs\b|\bbedrag\b|\bbudget\b", re.I)),
+                                r"|\bwat kost\w*|\bkosten\b|\bprijs\b|\bbedrag\b|\bbudget\b", re.I)),
     (Intent.trend, re.compile(r"\bontwikkel\w*|\bgestegen\b|\bgedaald\b|\bgroei\w*|\btrend\b|\btoename\b|\bafname\b|\bstijg\w*|\bdaal\w*", re.I)),
     (Intent.definition, re.compile(r"\bwat (?:is|zijn|wordt|betekent)\b|\bwie (?:tellen|vallen|rekent)\b|\bdefinitie\b|\bbedoeld\b", re.I)),
 ]
+FIGURE_WORDS = dict(INTENT_PATTERNS)[Intent.figure]
 PERCENT_WORDS = re.compile(r"percentage\b|\baandeel\b|\bwelk deel\b|\bprocent\b|%|\bwelk percentage\b", re.I)
 
 
@@ -318,5 +319,4 @@ def _other_part(question: str) -> bool:
     """A question of several parts (each ending in '?') of which one asks no figure: that part can be
     answered even when the figure of another is not in the sources."""
     parts = [p for p in question.split("?") if len(p.split()) >= 2]
-    figure = dict(INTENT_PATTERNS)[Intent.figure]
-    return len(parts) >= 2 and any(not figure.search(p) for p in parts)
+    return len(parts) >= 2 and any(not FIGURE_WORDS.search(p) for p in parts)
