@@ -213,14 +213,18 @@ def fit_answerable(assistant: Assistant, items: Sequence[Item], k: int = 4, trai
     return model
 
 
+def refusal_costs(values: Sequence[float], answerable: Sequence[bool], grid: np.ndarray) -> np.ndarray:
+    """Per threshold t of `grid`: the cost of refusing every item whose value is below t (a false
+    refusal costs FALSE_REFUSAL_COST, a missed refusal 1)."""
+    v = np.asarray(values, dtype=float)[None, :]
+    a = np.asarray(answerable, dtype=bool)[None, :]
+    refuse = v < grid[:, None]
+    return FALSE_REFUSAL_COST * (refuse & a).sum(axis=1) + (~refuse & ~a).sum(axis=1)
+
+
 def _best_threshold(p: np.ndarray, answerable: np.ndarray) -> float:
-    best, best_cost = 0.5, float("inf")
-    for t in np.linspace(0.05, 0.95, 91):
-        refuse = p < t
-        cost = FALSE_REFUSAL_COST * np.sum(refuse & (answerable == 1)) + np.sum(~refuse & (answerable == 0))
-        if cost < best_cost - 1e-9:
-            best, best_cost = float(t), cost
-    return round(best, 3)
+    grid = np.linspace(0.05, 0.95, 91)
+    return round(float(grid[np.argmin(refusal_costs(p, answerable == 1, grid))]), 3)
 
 
 def choose_composition(assistant: Assistant, items: Sequence[Item], models: AnswerModels) -> dict[str, float]:
@@ -259,12 +263,10 @@ def topic_coverage(assistant: Assistant, item: Item) -> float | None:
 def choose_min_topic_coverage(assistant: Assistant, items: Sequence[Item]) -> float:
     values = [(topic_coverage(assistant, it), it.answerable) for it in items]
     values = [(v, a) for v, a in values if v is not None]
-    best, best_cost = 0.0, float("inf")
-    for t in np.arange(0.0, 0.41, 0.02):
-        cost = sum(FALSE_REFUSAL_COST for v, a in values if v < t and a) + sum(1 for v, a in values if v >= t and not a)
-        if cost < best_cost - 1e-9:
-            best, best_cost = float(t), cost
-    return round(best, 3)
+    if not values:
+        return 0.0
+    grid = np.arange(0.0, 0.41, 0.02)
+    return round(float(grid[np.argmin(refusal_costs(*zip(*values), grid))]), 3)
 
 
 def choose_min_similarity(items: Sequence[Item]) -> float:
@@ -272,14 +274,13 @@ def choose_min_similarity(items: Sequence[Item]) -> float:
     (off-topic questions), chosen like the topic-coverage threshold."""
     values = [(best_similarity(it.prepared), it.answerable) for it in items
               if it.prepared is not None and not it.prepared.early.refuse and len(it.prepared.units)]
+    if not values:
+        return 0.0
     grid = np.arange(0.80, 0.90, 0.0025)
-    costs = [sum(FALSE_REFUSAL_COST for v, a in values if v < t and a) + sum(1 for v, a in values if v >= t and not a)
-             for t in grid]
+    costs = refusal_costs(*zip(*values), grid)
     # the middle of the cheapest run of thresholds: as far from the nearest labelled items as they allow
-    cheapest = min(costs)
-    first = costs.index(cheapest)
-    last = first
-    while last + 1 < len(costs) and costs[last + 1] == cheapest:
+    first = last = int(np.argmin(costs))
+    while last + 1 < len(costs) and costs[last + 1] == costs[first]:
         last += 1
     return round(float((grid[first] + grid[last]) / 2), 4)
 

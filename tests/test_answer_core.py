@@ -178,11 +178,11 @@ def test_advice_in_an_uncovered_place_is_answered_from_general_passages(assistan
     assert answer.citations
 
 
-def test_a_list_a_little_after_the_lead_comes_with_it(assistant: Assistant) -> None:
-    """The lead announces measures; the list lead-in two sentences on brings its items."""
-    answer = assistant.ask("Welke maatregelen kondigde het ministerie aan in de brief aan de Tweede Kamer van april 2024?")
-    assert not answer.refused, answer.answer
-    text = strip_markers(answer.answer)
-    assert answer.answer.index("aangekondigd") < answer.answer.index("•")
-    for item in ("werkcentrum", "van-werk-naar-werk", "governance"):
-        assert item in text, text  # strip_markers lower-cases
+
+def test_refusal_costs_weigh_a_false_refusal_double() -> None:
+    from assistant.learn import FALSE_REFUSAL_COST, refusal_costs
+
+    grid = np.asarray([0.0, 0.5, 1.0])
+    costs = refusal_costs([0.2, 0.7, 0.9], [False, True, True], grid)
+    # t=0: nothing refused, one missed refusal; t=0.5: the unanswerable refused; t=1: all refused
+    assert costs.tolist() == [1.0, 0.0, 2 * FALSE_REFUSAL_COST]
