@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from assistant.types import Answer
-from ui.render import AI_NOTICE, citation_meta, claims_by_marker, highlight_spans, md_text, refusal_heading, safe_url
+from ui.render import AI_NOTICE, answer_lines, citation_meta, md_text, refusal_heading, safe_url, sources_markdown
 
 Turn = tuple[str, Answer]  # (question as shown, answer)
 
@@ -22,30 +22,14 @@ def conversation_markdown(title: str, turns: Sequence[Turn], sources: Mapping[st
     lines = [f"# Gesprek: {md_text(title, streamlit=False)}", "", f"*Marktwijzer · geëxporteerd {when:%d-%m-%Y %H:%M}*", ""]
     for number, (question, answer) in enumerate(turns, start=1):
         lines += [f"## Vraag {number}", "", question, ""]
-        if answer.refused:
-            lines += [f"**{refusal_heading(answer.answer)}.**", "", answer.answer, ""]
-        else:
-            lines += ["**Antwoord:**", "", *answer.answer.split("\n"), ""]
+        lines += answer_lines(answer)
         for figure in answer.figures:
             unit = f" {figure.unit}" if figure.unit else ""
             lines.append(f"- Berekend: {figure.label}: **{figure.display}{unit}** = {figure.expression}")
         if answer.figures:
             lines.append("")
         if answer.citations:
-            lines += [f"### Bronnen bij vraag {number}", ""]
-            claims = claims_by_marker(answer.answer)
-            for citation in answer.citations:
-                url = safe_url((sources.get(citation.source_id) or {}).get("url"))
-                name = md_text(citation.title, streamlit=False)
-                name = f"[{name}]({url})" if url else name
-                printed = f" (gedrukt paginanummer {citation.page_label})" if citation.page_label else ""
-                lines.append(f"[{citation.n}] {name}. {md_text(citation_meta(citation), streamlit=False)}{printed}.")
-                lines.append("")
-                quoted = citation.text
-                for begin, end in reversed(highlight_spans(citation.text, claims.get(citation.n, []))):
-                    quoted = quoted[:begin] + "**" + quoted[begin:end].strip() + "**" + quoted[end:]
-                lines += ["> " + line if line.strip() else ">" for line in quoted.split("\n")]
-                lines.append("")
+            lines += [f"### Bronnen bij vraag {number}", "", *sources_markdown(answer, sources)]
     lines += ["---", "", f"_{AI_NOTICE}_", ""]
     return "\n".join(lines)
 

@@ -263,10 +263,7 @@ def export_markdown(answer: Answer, sources: Mapping[str, Mapping[str, Any]] | N
         f"**Vraag:** {answer.question}",
         "",
     ]
-    if answer.refused:
-        lines += [f"**{refusal_heading(answer.answer)}.**", "", answer.answer, ""]
-    else:
-        lines += ["**Antwoord:**", "", *[line for line in answer.answer.split("\n")], ""]
+    lines += answer_lines(answer)
     if answer.figures:
         lines += ["## Berekende cijfers", ""]
         for figure in answer.figures:
@@ -275,19 +272,32 @@ def export_markdown(answer: Answer, sources: Mapping[str, Mapping[str, Any]] | N
             lines.append(f"- {figure.label}: **{figure.display}{unit}** = {figure.expression} {refs}".rstrip())
         lines.append("")
     if answer.citations:
-        lines += ["## Bronnen", ""]
-        claims = claims_by_marker(answer.answer)
-        for citation in answer.citations:
-            url = safe_url((sources.get(citation.source_id) or {}).get("url"))
-            title = md_text(citation.title, streamlit=False)
-            title = f"[{title}]({url})" if url else title
-            lines.append(f"[{citation.n}] {title}. {md_text(citation_meta(citation), streamlit=False)}.")
-            lines.append("")
-            spans = highlight_spans(citation.text, claims.get(citation.n, []))
-            quoted = citation.text
-            for begin, end in reversed(spans):
-                quoted = quoted[:begin] + "**" + quoted[begin:end].strip() + "**" + quoted[end:]
-            lines += ["> " + line if line.strip() else ">" for line in quoted.split("\n")]
-            lines.append("")
+        lines += ["## Bronnen", "", *sources_markdown(answer, sources)]
     lines += ["---", "", f"_{AI_NOTICE}_", ""]
     return "\n".join(lines)
+
+
+def answer_lines(answer: Answer) -> list[str]:
+    """The answer (or the refusal under its heading) as Markdown lines."""
+    if answer.refused:
+        return [f"**{refusal_heading(answer.answer)}.**", "", answer.answer, ""]
+    return ["**Antwoord:**", "", *answer.answer.split("\n"), ""]
+
+
+def sources_markdown(answer: Answer, sources: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """Each citation as Markdown: title (linked when the registry has a URL), page and section, the
+    printed page label when there is one, and the cited passage quoted with its claims in bold."""
+    lines: list[str] = []
+    claims = claims_by_marker(answer.answer)
+    for citation in answer.citations:
+        url = safe_url((sources.get(citation.source_id) or {}).get("url"))
+        title = md_text(citation.title, streamlit=False)
+        title = f"[{title}]({url})" if url else title
+        printed = f" (gedrukt paginanummer {citation.page_label})" if citation.page_label else ""
+        lines += [f"[{citation.n}] {title}. {md_text(citation_meta(citation), streamlit=False)}{printed}.", ""]
+        quoted = citation.text
+        for begin, end in reversed(highlight_spans(citation.text, claims.get(citation.n, []))):
+            quoted = quoted[:begin] + "**" + quoted[begin:end].strip() + "**" + quoted[end:]
+        lines += ["> " + line if line.strip() else ">" for line in quoted.split("\n")]
+        lines.append("")
+    return lines
