@@ -39,7 +39,7 @@ from ingest.store import current_generation, open_index
 log = logging.getLogger(__name__)
 
 MAX_QUESTION_CHARS = 2000
-RETRIEVE_K = 8
+RETRIEVE_K = 10
 DENSE_RAW = UNIT_FEATURES.index("dense_raw")
 MIN_COVERAGE = 0.15  # share of the question's topic weight the best sentence must carry
 FIGURE_COVERAGE = 0.25  # ... and a sentence that carries an asked figure
@@ -307,6 +307,7 @@ class Assistant:
         chosen = select_short(units, candidates, analysis, self.quality, models.composition)
         figures, operands, note = decision.computed or compute(analysis, candidates)
         if figures:
+            operands = list({id(u): u for u in operands}.values())  # both operands may stand in one sentence
             chosen = [*operands, *(u for u in chosen if u not in operands)]
         conflict = find_conflict(chosen, candidates, analysis, self.areas)
         if conflict is not None and not any(conflict.second is u for u in chosen):

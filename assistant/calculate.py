@@ -230,7 +230,10 @@ def compute(analysis: QuestionAnalysis, units: list[Unit]) -> Result:
             return from_to
         return [], [], "Ik kon niet vaststellen welke twee cijfers vergeleken moeten worden."
     figures: list[Figure] = []
-    prefer_counts = Operation.percent_change in operations or bool(re.search(r"\baantal\b", analysis.text, re.I))
+    # Unit agreement: counts first unless the question asks for a percentage (a percentage change
+    # is computed from counts too).
+    prefer_counts = (Operation.percent_change in operations or bool(re.search(r"\baantal\b", analysis.text, re.I))
+                     or not (analysis.wants_percentage or points))
     first, second = find_pair(ranked, anchors[0], anchors[1], prefer_counts, want_unit="%" if points else None)
     if first is None or second is None:
         from_to = _from_to(analysis, ranked, operations)  # "bedraagt X in 2025 en loopt op naar Y"

@@ -41,7 +41,7 @@ FALSE_REFUSAL_COST = 2.0  # a wrong "niet gevonden" costs an adviser more than a
 # asked"); how close to the lead they must score and the word cap are chosen on training folds.
 COMPOSITION_GRID = [
     {"extra_ratio": ratio, "max_extra": 2.0, "max_words": words}
-    for ratio in (0.5, 0.75) for words in (90.0, 160.0)
+    for ratio in (0.5, 0.75) for words in (70.0, 90.0, 160.0)
 ]
 WORDS_PENALTY = 0.004  # facts_all points given up per extra median word (0.1 facts ~ 25 words)
 MEDIAN_WORDS_LIMIT = 80

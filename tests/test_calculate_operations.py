@@ -460,3 +460,22 @@ def test_from_to_difference_of_plain_money_is_b_minus_a(a: float, b: float) -> N
     assert figure.value == pytest.approx(b - a, abs=1e-6)
     shown = [q for q in find_quantities(figure.display) if q.unit == "€"]
     assert shown and shown[0].value == pytest.approx(b - a, abs=0.51)
+
+
+SHARES_BY_SEX = "Nederland: 18 procent van de mannen en 65 procent van de vrouwen heeft een deeltijdbaan."
+COUNTS_BY_SEX = "In 2023 behoorden 230 duizend mannen en 354 duizend vrouwen tot het onbenut arbeidspotentieel."
+
+
+def test_a_count_question_takes_the_counts_before_a_better_ranked_pair_of_percentages() -> None:
+    # "hoeveel meer ... dan ..." asks a number of people: the percentages are the wrong unit
+    figure, used = one_figure("Hoeveel meer vrouwen dan mannen zitten er in het onbenut arbeidspotentieel?",
+                              SHARES_BY_SEX, COUNTS_BY_SEX)
+    assert figure.value == pytest.approx(124_000)
+    assert used == [COUNTS_BY_SEX, COUNTS_BY_SEX] or used == [COUNTS_BY_SEX]
+
+
+def test_a_percentage_question_keeps_the_percentages() -> None:
+    figure, used = one_figure("Hoeveel meer vrouwen dan mannen hebben een deeltijdbaan, als percentage?",
+                              SHARES_BY_SEX, COUNTS_BY_SEX)
+    assert figure.value == pytest.approx(47)
+    assert set(used) == {SHARES_BY_SEX}

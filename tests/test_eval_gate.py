@@ -5,6 +5,8 @@ them when it improves, never lower them silently. In-sample numbers are only rep
 
 from __future__ import annotations
 
+import re
+
 from pathlib import Path
 
 import pytest
@@ -24,7 +26,7 @@ SETS = ["train.jsonl", "dev.jsonl", "own.jsonl"]
 # Run to run the held-out numbers move by about 0.01-0.02 (near-tied composition settings flip on
 # float noise in the embeddings), so the thresholds sit that far under the latest run.
 HELD_OUT_GATE = {"hit@5": 0.83, "facts_all": 0.41, "computed_right": 0.46, "refusal_accuracy": 0.70,
-                 "false_refusals_max": 0.08, "untraceable_answers_max": 0, "words_p50_max": 82}
+                 "false_refusals_max": 0.07, "untraceable_answers_max": 0, "words_p50_max": 82}
 MAX_GAP = 0.08  # in-sample minus held-out, per metric
 
 
@@ -60,6 +62,13 @@ def test_shipped_answers_trace_every_number_and_compute_right(assistant: Assista
     # Strict number audit: every number stands in the *text* of a cited passage (titles do not count).
     strict = {a.id: untraceable_numbers(a, include_metadata=False) for a in answers}
     assert {k: v for k, v in strict.items() if v} == {}
+    # No sentence is quoted twice (e.g. when both operands of a calculation stand in one sentence).
+    repeated = {}
+    for a in answers:
+        parts = [p.strip() for p in re.split(r"(?<=\])\s+", a.answer) if len(p.strip()) > 20]
+        if len(parts) != len(set(parts)):
+            repeated[a.id] = a.answer
+    assert repeated == {}
     # Computed figures: none may differ from the gold value (a missing figure is a miss, not an error).
     wrong = {}
     for item, given in zip(items, answers, strict=True):
