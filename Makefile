@@ -16,7 +16,7 @@ export ANONYMIZED_TELEMETRY=False
 export TOKENIZERS_PARALLELISM=false
 export OMP_WAIT_POLICY=PASSIVE
 
-.PHONY: setup browser axe postgres ingest run serve ui test bench bench-ui bench-api eval train clean
+.PHONY: setup browser axe postgres ingest run serve ui test bench bench-ui bench-api bench-tables eval train clean
 
 setup: $(VENV)/.installed
 
@@ -78,6 +78,10 @@ bench: setup
 # HTTP API under load (20 clients, 60 s) while ingest jobs run, on a copy of ./data.
 bench-api: ingest
 	$(BIN)/python -m benchmarks.load --clients 20 --duration 60
+
+# Ingest time per table row: synthetic CSV/XLSX factsheets through the loaders and a full ingest.
+bench-tables: setup
+	$(BIN)/python -m benchmarks.table_bench $(BENCH_ARGS)
 
 # UI time to first visible text after the model is loaded (backend + real browser); needs ./data.
 bench-ui: ingest browser

@@ -28,7 +28,7 @@ from assistant.linear import AnswerModels
 from assistant.question import Intent, QuestionAnalysis, QuestionAnalyzer
 from assistant.retrieve import Filters, HybridRetriever, Passage
 from assistant.calculate import compute, wanted_operations
-from assistant.types import Answer, Citation, Figure, HistoryTurn
+from assistant.types import Answer, Citation, Figure, HistoryTurn, TableCitation
 from ingest import terms
 from ingest.embed import get_embedder
 from ingest.places import PlaceTable
@@ -579,7 +579,7 @@ class Assistant:
                         publisher=passage.publisher, edition=passage.edition, page=passage.page_start,
                         page_end=passage.page_end if passage.page_end != passage.page_start else None,
                         section=passage.section, text=passage.text, score=passage.score,
-                        chunk_id=passage.chunk_id,
+                        chunk_id=passage.chunk_id, table=_table_citation(passage, chosen),
                     )
                 )
         # Keep each passage's units together and in document order: reads like the source.
@@ -619,6 +619,17 @@ class Assistant:
             answer_text = f"Berekend met cijfers uit {label}: {computed} {marker}.\n{answer_text}"
         return Answer(id=request_id or uuid.uuid4().hex[:12], question=question, answer=answer_text,
                       refused=False, citations=citations, figures=figures)
+
+
+def _table_citation(passage, chosen: list[Unit]) -> TableCitation | None:
+    """Table, row and the columns of the cells used from a table row's passage (None for prose)."""
+    ref = passage.table
+    if ref is None:
+        return None
+    used = [u.text.strip() for u in chosen if u.passage.chunk_id == passage.chunk_id]
+    columns = [column for column, sentence in zip(ref.columns, ref.sentences, strict=False)
+               if any(text == sentence or text.startswith(sentence.rstrip(".")) for text in used)]
+    return TableCitation(title=ref.title, sheet=ref.sheet, row=ref.row, columns=columns or list(ref.columns))
 
 
 def _as_named(place) -> str:

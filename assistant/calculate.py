@@ -294,8 +294,11 @@ def _total(analysis: QuestionAnalysis, ranked: list[Unit]) -> tuple[list[Figure]
             return [figure], [unit], ""
     operands: list[Operand] = []
     taken: set[tuple[str, int]] = set()
+    written = {p.name: p.asked for p in analysis.places if p.asked and p.asked.lower() != p.name.lower()}
     for anchor in anchors:
         operand = find_operand(ranked, anchor, taken)
+        if operand is None and anchor in written:  # "Regio Zwolle" as the table writes it, not "IJsselvechtstreek"
+            operand = find_operand(ranked, written[anchor], taken)
         if operand is None:
             return [], [], _missing_note(anchor, "tel ik niets op")
         taken.add((operand.unit.passage.chunk_id, operand.quantity.start))
@@ -340,9 +343,13 @@ SHARE_OF = re.compile(
 SHARE_AMONG = re.compile(r"aandeel (?P<part>[\w-]+) (?:onder|van) (?:de |het |alle )?(?P<whole>.+?)\??$", re.IGNORECASE)
 
 
+PLACE_KIND_WORDS = frozenset({"regio", "arbeidsmarktregio", "gemeente", "provincie"})  # "in de regio Groningen"
+
+
 def _head(phrase: str, last: bool) -> str:
     """The stem of a phrase's head word: the last content word of the whole, the first of the part."""
-    words = [w for w in re.findall(r"[^\W\d_]+", re.split(r"\s(?:in|bij|uit|op|per)\b|\s\(", phrase)[0]) if tokenize(w)]
+    words = [w for w in re.findall(r"[^\W\d_]+", re.split(r"\s(?:in|bij|uit|op|per)\b|\s\(", phrase)[0])
+             if tokenize(w) and w.lower() not in PLACE_KIND_WORDS]
     if not words:
         return ""
     return tokenize(words[-1 if last else 0])[0]
@@ -720,7 +727,11 @@ def _count_near_prefix(unit: Unit, word: str, window: int = 8) -> Quantity | Non
     """A plain count within `window` words of a word that starts like `word` ("bijstand" finds
     "bijstandsuitkering (7.390)")."""
     stem = word[: max(5, min(len(word), 8))]
-    positions = [start for w, start, _ in _words(unit.text) if w.lower().startswith(stem)]
+    # A word that starts like it, or a name whose stem is it: the head is a stem, and the stem of a
+    # place name is not always its prefix ("Groningen" stems to "groon"). Only names: for common
+    # words the prefix rule stays as strict as it was.
+    positions = [start for w, start, _ in _words(unit.text)
+                 if w.lower().startswith(stem) or (w[:1].isupper() and tokenize(w)[:1] == [word])]
     if not positions:
         return None
     quantities = [q for q in find_quantities(unit.text) if q.kind not in ("year", "quarter", "date")]

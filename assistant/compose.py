@@ -97,6 +97,9 @@ class SentenceQuality:
         self.vocabulary = vocabulary
 
     def usable(self, unit: Unit) -> bool:
+        table = unit.passage.table
+        if table is not None and unit.text.strip() in table.sentences:
+            return True  # a table cell written as a sentence at ingest ("Drenthe: 17.900 werkzoekenden (2024).")
         return self._usable(unit.text, unit.kind)
 
     @lru_cache(maxsize=32768)  # noqa: B019  (one SentenceQuality per loaded index; bounded)

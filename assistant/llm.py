@@ -45,7 +45,7 @@ from pydantic import BaseModel, Field
 
 from assistant import prompts
 from assistant.evaluate import untraceable_numbers
-from assistant.types import Answer, Citation, Figure, HistoryTurn
+from assistant.types import Answer, Citation, Figure, HistoryTurn, TableCitation
 from assistant.verify import (
     INJECTION,
     MARKER_GROUP,
@@ -458,6 +458,13 @@ def _render(text: str, numbers: Iterable[int]) -> str:
 # The writer
 
 
+def _table_of(passage: Any) -> TableCitation | None:
+    ref = getattr(passage, "table", None)
+    if ref is None:
+        return None
+    return TableCitation(title=ref.title, sheet=ref.sheet, row=ref.row, columns=list(ref.columns))
+
+
 def candidates(passages: Sequence[Any]) -> list[Citation]:
     """Retrieved passages (assistant.retrieve.Passage) as Citations numbered 1..k for the model."""
     out: list[Citation] = []
@@ -466,6 +473,7 @@ def candidates(passages: Sequence[Any]) -> list[Citation]:
             n=i, source_id=p.source_id, title=p.title, publisher=p.publisher, edition=p.edition,
             page=max(1, p.page_start), page_end=p.page_end if p.page_end != p.page_start else None,
             section=p.section, text=p.text, score=max(0.0, min(1.0, float(p.score))), chunk_id=p.chunk_id,
+            table=_table_of(p),
         ))
     return out
 

@@ -19,6 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from assistant.question import Intent, QuestionAnalysis
 from ingest.embed import Embedder
+from ingest.models import TableRef
+from ingest.table_chunks import read_ref
 from ingest.store import IndexHandle
 
 RRF_K = 60
@@ -52,6 +54,7 @@ class Passage:
     chunk_index: int
     score: float = 0.0
     ranks: dict[str, int] = field(default_factory=dict)
+    table: TableRef | None = None  # a table row's passage: table, row, column per sentence
 
 
 def _passage(chunk: dict[str, Any]) -> Passage:
@@ -69,6 +72,7 @@ def _passage(chunk: dict[str, Any]) -> Passage:
         section_path=meta["section_path"],
         text=chunk["document"][int(meta["text_offset"]):],
         chunk_index=int(meta["chunk_index"]),
+        table=read_ref(meta),
     )
 
 

@@ -25,7 +25,8 @@ PDF = "application/pdf"
 # HTML sources are served as plain text: a source's scripts never run in a viewer's origin.
 TEXT_TYPES = {".txt": "text/plain; charset=utf-8", ".md": "text/markdown; charset=utf-8",
               ".markdown": "text/markdown; charset=utf-8", ".html": "text/plain; charset=utf-8",
-              ".htm": "text/plain; charset=utf-8", ".csv": "text/csv; charset=utf-8"}
+              ".htm": "text/plain; charset=utf-8", ".csv": "text/csv; charset=utf-8",
+              ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
 RENDER_SCALE = 1.4  # about 110 dpi: readable on screen, ~100 ms per page on one core
 
 
@@ -42,7 +43,7 @@ class SourceFile:
     @property
     def filename(self) -> str:
         """The name the file is offered under: the source id (never the stored or uploaded name)."""
-        extension = ".pdf" if self.content_type == PDF else (self.path.suffix.lower() if self.path.suffix.lower() in (".md", ".csv") else ".txt")
+        extension = ".pdf" if self.content_type == PDF else (self.path.suffix.lower() if self.path.suffix.lower() in (".md", ".csv", ".xlsx") else ".txt")
         return f"{self.entry.id}{extension}"
 
     def read(self) -> bytes:

@@ -8,6 +8,16 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 
+class TableCitation(BaseModel):
+    """Where a cited table passage stands: the table (its title, the sheet of a workbook), the row, and
+    the column of each cell the answer used. Only on citations of table rows (CSV/XLSX, PDF tables)."""
+
+    title: str
+    sheet: str = ""
+    row: str
+    columns: list[str] = Field(default_factory=list, description="Columns of the cells the answer used, in order.")
+
+
 class Citation(BaseModel):
     n: int = Field(ge=1, description="The [n] marker in the answer text.")
     source_id: str
@@ -22,6 +32,9 @@ class Citation(BaseModel):
     chunk_id: str = ""
     page_label: str | None = Field(
         None, description="The printed page label of `page` when the PDF defines labels (e.g. 'iv', '12'); else null.",
+    )
+    table: TableCitation | None = Field(
+        None, description="For a passage that is a table row: table, row and the cited column(s); else null.",
     )
 
 

@@ -21,7 +21,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from ingest.atomic import atomic_write
-from ingest.loaders import LoadError, LoadLimitExceeded, sniff_kind
+from ingest.loaders import LoadError, LoadLimitExceeded, MacrosRefused, sniff_kind
 from ingest.registry import (
     Registry,
     RegistryBusy,
@@ -35,7 +35,11 @@ from ingest.registry import (
 from ingest.sandbox import parse_isolated
 from ingest.settings import Settings
 
-EXTENSION_KINDS: dict[str, str] = {".pdf": "pdf", ".txt": "text", ".md": "text", ".markdown": "text"}
+EXTENSION_KINDS: dict[str, str] = {
+    ".pdf": "pdf", ".txt": "text", ".md": "text", ".markdown": "text", ".csv": "csv", ".xlsx": "xlsx",
+}
+TABLE_EXTENSIONS = (".csv", ".xlsx")
+MACRO_EXTENSIONS = (".xlsm", ".xltm", ".xlam", ".xlsb", ".xls")
 UPLOAD_DIR = "files"
 EXECUTABLE_SIGNATURES: tuple[tuple[bytes, str], ...] = (
     (b"\x7fELF", "een ELF-programma (Linux)"),
@@ -119,9 +123,15 @@ def check_file(name: str, data: bytes, max_bytes: int) -> tuple[str, str, int]:
     safe = safe_filename(name)
     extension = Path(safe).suffix.lower()
     expected = EXTENSION_KINDS.get(extension)
+    if extension in MACRO_EXTENSIONS:
+        raise UploadRefused(
+            415, "macros_refused",
+            f"Bestandstype {extension!r} wordt niet aangenomen: werkmappen met macro's (of oude Excel-formaten) "
+            "worden nooit geopend. Sla de werkmap op als .xlsx zonder macro's.",
+        )
     if expected is None:
         raise UploadRefused(
-            415, "unsupported_type", f"Bestandstype {extension!r} wordt niet aangenomen; alleen PDF, TXT en MD."
+            415, "unsupported_type", f"Bestandstype {extension!r} wordt niet aangenomen; alleen PDF, TXT, MD, CSV en XLSX."
         )
     if len(data) > max_bytes:
         raise UploadRefused(
@@ -135,10 +145,21 @@ def check_file(name: str, data: bytes, max_bytes: int) -> tuple[str, str, int]:
             raise UploadRefused(415, "executable_refused", f"Het bestand is {what}, geen document; geweigerd.")
     try:
         kind = sniff_kind(data, safe)
+    except MacrosRefused as exc:
+        raise UploadRefused(
+            415, "macros_refused",
+            "De werkmap bevat macro's (een VBA-project); macro's worden nooit geladen. "
+            "Sla de werkmap op als .xlsx zonder macro's.",
+        ) from exc
     except LoadError as exc:
+        if expected == "xlsx":
+            raise UploadRefused(422, "unreadable_file", f"De Excel-werkmap is beschadigd of geen werkmap: {exc}") from exc
         raise UploadRefused(415, "unsupported_type", f"Bestand niet ondersteund: {exc}") from exc
+    if kind == "text" and expected == "csv":
+        kind = "csv"
     if kind != expected:
-        shown = {"pdf": "een PDF", "text": "tekst", "html": "een HTML-pagina"}[kind]
+        shown = {"pdf": "een PDF", "text": "tekst", "html": "een HTML-pagina", "csv": "een CSV-tabel",
+                 "xlsx": "een Excel-werkmap"}[kind]
         raise UploadRefused(
             415, "content_mismatch",
             f"De naam eindigt op {extension} maar de inhoud is {shown}; het type wordt aan de inhoud bepaald.",
@@ -147,6 +168,12 @@ def check_file(name: str, data: bytes, max_bytes: int) -> tuple[str, str, int]:
         pages = parse_isolated(data, kind)  # a child process: a hostile file cannot slow the answers
     except LoadLimitExceeded as exc:
         raise UploadRefused(422, "file_too_complex", exc.message_nl) from exc
+    except MacrosRefused as exc:
+        raise UploadRefused(
+            415, "macros_refused",
+            "De werkmap bevat macro's (een VBA-project); macro's worden nooit geladen. "
+            "Sla de werkmap op als .xlsx zonder macro's.",
+        ) from exc
     except LoadError as exc:
         raise UploadRefused(422, "unreadable_file", f"Het bestand is niet te lezen: {exc}") from exc
     return safe, extension, len(pages)
@@ -209,7 +236,9 @@ def build_entry(meta: UploadMetadata, safe_name: str, extension: str) -> SourceE
             id=source_id, title=meta.title.strip(), publisher=meta.publisher.strip() or "onbekend",
             edition=(meta.edition or "").strip() or str(published), published=published, period=meta.period.strip(),
             regions=meta.regions, municipalities=meta.municipalities, provinces=meta.provinces,
-            scope=meta.scope.strip(), aliases=meta.aliases, type=meta.type,
+            scope=meta.scope.strip(), aliases=meta.aliases,
+            # A spreadsheet is a factsheet unless the trainer chose another type than the default.
+            type=SourceType.factsheet if extension in TABLE_EXTENSIONS and meta.type is SourceType.rapport else meta.type,
             file=f"{UPLOAD_DIR}/{source_id}{extension}", url=meta.url.strip(), status=meta.status,
         )
     except ValidationError as exc:

@@ -51,6 +51,10 @@ class FigureRecord(BaseModel):
     chunk_id: str
     sentence: int  # order of the sentence in the chunk
     sentence_text: str
+    # A cell of a table (CSV/XLSX factsheet or a table found in a PDF): where it stands. Empty otherwise.
+    table: str = ""
+    row: str = ""
+    column: str = ""
 
 
 def figure_kind(quantity: Quantity, before: str) -> str:

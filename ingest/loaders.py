@@ -45,6 +45,10 @@ class LoadError(Exception):
     """A file cannot be turned into text; the message is meant for the trainer who added it."""
 
 
+class MacrosRefused(LoadError):
+    """A workbook with a VBA project (.xlsm content): macros are never loaded, the file is refused."""
+
+
 class LoadLimitExceeded(LoadError):
     """The file would cost more than ParseLimits allow; `message_nl` says so to a user in Dutch."""
 
@@ -61,8 +65,29 @@ def _has_pdf_trailer(data: bytes) -> bool:
     return b"%%EOF" in tail or b"startxref" in tail
 
 
+def _zip_kind(data: bytes, name: str = "") -> str:
+    """'xlsx' for an Excel workbook; any other ZIP (or a workbook with macros) is refused with the reason."""
+    import zipfile
+
+    try:
+        names = set(zipfile.ZipFile(io.BytesIO(data)).namelist())
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        if name.lower().endswith((".xlsx", ".xlsm")):
+            raise LoadError(f"the XLSX file is corrupt or truncated (not a readable ZIP archive: {exc})") from exc
+        raise LoadError("this is a ZIP-based file (e.g. .docx), which is not supported (and it is damaged)") from exc
+    if "xl/vbaProject.bin" in names:
+        raise MacrosRefused(
+            "the workbook contains macros (a VBA project, as in .xlsm); macros are never loaded: "
+            "save it as a plain .xlsx without macros"
+        )
+    if "xl/workbook.xml" in names:
+        return "xlsx"
+    raise LoadError("this is a ZIP-based file (e.g. .docx) that is not an Excel workbook, which is not supported")
+
+
 def sniff_kind(data: bytes, name: str = "") -> str:
-    """'pdf', 'html' or 'text'. Table kinds ('csv', 'xlsx') can be added to LOADERS later.
+    """'pdf', 'html', 'csv', 'xlsx' or 'text'. CSV is text whose name says .csv (the content of a CSV
+    is plain text; the loader checks that it holds a table).
 
     A file named as text that merely starts with '%PDF-' (a note about PDF versions) but has no PDF
     trailer is text: no PDF reader could open it, so the content does not contradict the name.
@@ -72,7 +97,12 @@ def sniff_kind(data: bytes, name: str = "") -> str:
     if data[:1024].find(b"%PDF-") != -1 and not (claims_text and not _has_pdf_trailer(data)):
         return "pdf"
     if head[:2] == b"PK":
-        raise LoadError("this is a ZIP-based file (e.g. .docx or .xlsx), which is not supported yet")
+        return _zip_kind(data, name)
+    if name.lower().endswith((".xlsx", ".xlsm", ".xls")):
+        raise LoadError("the file is named as an Excel workbook but is not one (no ZIP container; a corrupt "
+                        "or old .xls file?); save it as .xlsx")
+    if name.lower().endswith((".csv", ".tsv")):
+        return "csv"
     lowered = head[:512].lower()
     if lowered.startswith((b"<!doctype html", b"<html")) or name.lower().endswith((".html", ".htm")):
         return "html"
@@ -165,6 +195,7 @@ def load_pdf(data: bytes, limits: ParseLimits = DEFAULT_LIMITS) -> list[Page]:
             if chars > limits.max_text_chars:
                 raise _text_limit(limits)
             pages.append(Page(number=index + 1, label=labels[index] if index < len(labels) else "", text=text))
+        _attach_tables(reader, pages)
     except LoadError:
         raise
     except MemoryError as exc:
@@ -181,6 +212,19 @@ def load_pdf(data: bytes, limits: ParseLimits = DEFAULT_LIMITS) -> list[Page]:
     if not any(page.text.strip() for page in pages):
         raise LoadError("the PDF has no extractable text (scanned or image-only?); OCR it first")
     return pages
+
+
+def _attach_tables(reader: PdfReader, pages: list[Page]) -> None:
+    """Typed tables under the PDF's table captions (ingest.pdf_tables); never fails the PDF itself."""
+    from ingest.pdf_tables import find_tables  # pdf_tables imports ingest.tables only
+
+    try:
+        found = find_tables(reader, [page.text for page in pages])
+    except Exception as exc:  # noqa: BLE001  (a table we cannot read stays as the page's loose lines)
+        log.warning("PDF table detection failed (%s: %s); the page text is indexed as before", type(exc).__name__, exc)
+        return
+    for table in found:
+        pages[table.page - 1].tables.append(table)
 
 
 def _page_labels(reader: PdfReader) -> list[str]:
@@ -269,7 +313,19 @@ def load_html(data: bytes, limits: ParseLimits = DEFAULT_LIMITS) -> list[Page]:
     return [Page(number=1, text=text)]
 
 
-LOADERS: dict[str, Loader] = {"pdf": load_pdf, "text": load_text, "html": load_html}
+def _load_csv(data: bytes, limits: ParseLimits = DEFAULT_LIMITS) -> list[Page]:
+    from ingest.table_loaders import load_csv  # table_loaders imports this module
+
+    return load_csv(data, limits)
+
+
+def _load_xlsx(data: bytes, limits: ParseLimits = DEFAULT_LIMITS) -> list[Page]:
+    from ingest.table_loaders import load_xlsx
+
+    return load_xlsx(data, limits)
+
+
+LOADERS: dict[str, Loader] = {"pdf": load_pdf, "text": load_text, "html": load_html, "csv": _load_csv, "xlsx": _load_xlsx}
 
 
 def load_file(path: Path, limits: ParseLimits = DEFAULT_LIMITS) -> list[Page]:

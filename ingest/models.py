@@ -6,6 +6,8 @@ from enum import Enum
 
 from pydantic import BaseModel, Field
 
+from ingest.tables import Table
+
 
 class Page(BaseModel):
     """The text of one page as loaded (1-based page number, printed label if the file has one)."""
@@ -13,6 +15,8 @@ class Page(BaseModel):
     number: int = Field(ge=1)
     label: str = ""
     text: str
+    kind: str = Field("text", description="'text', or 'table' for a page that is one table (CSV/XLSX).")
+    tables: list[Table] = Field(default_factory=list, description="Tables read from this page (typed rows).")
 
 
 class Line(BaseModel):
@@ -42,6 +46,20 @@ class Block(BaseModel):
     section_path: list[str] = Field(default_factory=list)
 
 
+class TableRef(BaseModel):
+    """Where a table row's passage comes from: table, sheet, row, and the column of each sentence."""
+
+    title: str
+    sheet: str = ""
+    row: str
+    group: str = ""
+    columns: list[str] = Field(default_factory=list, description="Column per sentence of the passage, in order.")
+    sentences: list[str] = Field(default_factory=list, description="The passage's sentences (one per cell).")
+    cells: list[dict[str, object]] = Field(default_factory=list, description="column, text, value, unit per figure cell.")
+    period: str = ""
+    source_line: str = ""
+
+
 class Chunk(BaseModel):
     """A passage of one source, cut along its sections; the unit of retrieval and citation."""
 
@@ -53,6 +71,7 @@ class Chunk(BaseModel):
     section: str
     section_path: list[str]
     text: str
+    table: TableRef | None = None
 
     @property
     def section_path_text(self) -> str:

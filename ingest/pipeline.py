@@ -42,6 +42,8 @@ from ingest.loaders import LoadError, load_file
 from ingest.models import Chunk, IndexedSource, IngestReport, Manifest, SourceFailure
 from ingest import figures, terms
 from ingest.infographic import pair_labels
+from ingest.places import PlaceTable, PlaceTableError
+from ingest.table_chunks import TABLE_META, build_table_chunks, read_ref, table_figures, table_meta
 from ingest.registry import Registry, SourceEntry, duplicate_ids, load_registry
 from ingest.sentences import FILE_NAME, SentenceStore, embeddable, split_passage
 from ingest.settings import Settings
@@ -67,7 +69,7 @@ from ingest.structure import build_blocks
 log = logging.getLogger(__name__)
 
 # Bump when cleaning, structure or chunking changes what a source turns into: forces a re-parse.
-PIPELINE_VERSION = "2025.11.8"
+PIPELINE_VERSION = "2025.12.18b"
 
 Progress = Callable[[str, int, int], None]  # (message, done, total)
 
@@ -110,8 +112,13 @@ def parse_source(entry: SourceEntry, settings: Settings, embedder_name: str) -> 
         raise LoadError(f"file not found: {entry.file} (in {settings.corpus_dir})")
     pages = load_file(path)
     sha256 = file_sha256(path.read_bytes())
-    blocks = build_blocks(pair_labels(clean_pages(pages)))
-    chunks = build_chunks(entry.id, blocks, settings.max_chunk_chars, salt=metadata_salt(entry))
+    text_pages = [page for page in pages if page.kind != "table"]
+    chunks: list[Chunk] = []
+    if text_pages:
+        blocks = build_blocks(pair_labels(clean_pages(text_pages)))
+        chunks = build_chunks(entry.id, blocks, settings.max_chunk_chars, salt=metadata_salt(entry))
+    tables = [table for page in pages for table in page.tables]
+    chunks += build_table_chunks(entry.id, tables, entry.title, len(chunks), salt=metadata_salt(entry))
     if not chunks:
         raise LoadError("no text left after cleaning; nothing to index")
     return ParsedSource(entry, sha256, fingerprint(entry, sha256, settings, embedder_name), len(pages), chunks)
@@ -141,6 +148,7 @@ def to_document(entry: SourceEntry, chunk: Chunk) -> Document:
             "section_path": chunk.section_path_text,
             "chunk_index": chunk.index,
             "text_offset": len(content) - len(chunk.text),
+            **({TABLE_META: table_meta(chunk)} if chunk.table is not None else {}),
         },
     )
 
@@ -196,7 +204,8 @@ def run_ingest(settings: Settings, rebuild: bool = False, progress: Progress | N
                 _seed_sentences(index_dir, base, generation, settings.chroma_url)
         try:
             manifest = _apply(
-                generation, previous, changed, removed, embedder, report, notify, registry, settings.chroma_url
+                generation, previous, changed, removed, embedder, report, notify, registry, settings.chroma_url,
+                settings.corpus_dir,
             )
         finally:
             release_chroma(generation.chroma_dir)
@@ -311,6 +320,7 @@ def _apply(
     notify: Progress,
     registry: Registry,
     chroma_url: str = "",
+    corpus_dir: Path | None = None,
 ) -> Manifest:
     """Write the changes into the working generation and return its manifest (not yet published)."""
     client = chroma_for(chroma_url, generation)
@@ -389,7 +399,7 @@ def _apply(
     report.timings_s["lexical"] = round(time.perf_counter() - stage, 3)
 
     stage = time.perf_counter()
-    _write_figures(generation, registry, ids, texts, stored["metadatas"])
+    _write_figures(generation, registry, ids, texts, stored["metadatas"], corpus_dir)
     report.timings_s["figures"] = round(time.perf_counter() - stage, 3)
 
     stage = time.perf_counter()  # what the assistant would otherwise tokenise at every load
@@ -415,16 +425,27 @@ def _apply(
 
 
 def _write_figures(
-    generation: Generation, registry: Registry, ids: list[str], texts: list[str], metadatas: list[dict]
+    generation: Generation, registry: Registry, ids: list[str], texts: list[str], metadatas: list[dict],
+    corpus_dir: Path | None = None,
 ) -> None:
     """Every number in the index with what it measures, period, region and provenance (rebuilt from
     the stored chunks each ingest: cheap, and always consistent with them)."""
     entries = {entry.id: entry for entry in registry.sources}
     places = sorted({p for e in entries.values() for p in (*e.regions, *e.municipalities, *e.provinces)}, key=len, reverse=True)
+    try:
+        place_table: PlaceTable | None = PlaceTable.load(corpus_dir)
+    except (PlaceTableError, OSError) as exc:  # the table rows still get figures, without region mapping
+        log.warning("municipality/region table unreadable (%s): table rows get no region mapping", exc)
+        place_table = None
     records = []
     for chunk_id, text, meta in zip(ids, texts, metadatas, strict=True):
         entry = entries.get(str(meta["source_id"]))
         own_region = entry.regions[0] if entry is not None and len(entry.regions) == 1 else None
+        ref = read_ref(meta)
+        if ref is not None:  # a table row: the cells say what they measure, no guessing from words
+            records.extend(table_figures(chunk_id, ref, str(meta["source_id"]), int(meta.get("page_start", 1)),
+                                         place_table, own_region))
+            continue
         chunk_text = text[int(meta.get("text_offset", 0)) :]
         records.extend(figures.extract(
             chunk_id, chunk_text, str(meta.get("section", "")), str(meta["source_id"]),

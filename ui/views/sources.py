@@ -15,7 +15,7 @@ from ui.backend import BackendError
 from ui.common import backend
 
 STATUS_LABELS = {"approved": "goedgekeurd", "draft": "concept", "withdrawn": "ingetrokken"}
-UPLOAD_TYPES = ["pdf", "txt", "md"]  # what assistant.uploads (shared with the API) accepts
+UPLOAD_TYPES = ["pdf", "txt", "md", "csv", "xlsx"]  # what assistant.uploads (shared with the API) accepts
 
 be = backend()
 state = st.session_state
@@ -119,7 +119,7 @@ with right:
 
 st.header("Bron toevoegen")
 with st.form("upload", clear_on_submit=False, border=True):
-    upload = st.file_uploader("Bestand (PDF, tekst of Markdown)", type=UPLOAD_TYPES, key="upload_file")
+    upload = st.file_uploader("Bestand (PDF, tekst, Markdown, CSV of Excel)", type=UPLOAD_TYPES, key="upload_file")
     c1, c2 = st.columns(2)
     source_id = c1.text_input("Id", key="upload_id", placeholder="bijv. uwv-regio-in-beeld-2026-utrecht",
                               help="Kleine letters, cijfers, punt en streepje. Leeg: afgeleid van de bestandsnaam.")
