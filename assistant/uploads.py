@@ -118,6 +118,15 @@ def safe_filename(name: str | None) -> str:
     return f"{stem}{dot}{extension}"
 
 
+def _macros_refused() -> UploadRefused:
+    """One Dutch message for a workbook with a VBA project, whether sniffing or parsing found it."""
+    return UploadRefused(
+        415, "macros_refused",
+        "De werkmap bevat macro's (een VBA-project); macro's worden nooit geladen. "
+        "Sla de werkmap op als .xlsx zonder macro's.",
+    )
+
+
 def check_file(name: str, data: bytes, max_bytes: int) -> tuple[str, str, int]:
     """Refuse anything we would not index. Returns (safe name, extension, pages)."""
     safe = safe_filename(name)
@@ -146,11 +155,7 @@ def check_file(name: str, data: bytes, max_bytes: int) -> tuple[str, str, int]:
     try:
         kind = sniff_kind(data, safe)
     except MacrosRefused as exc:
-        raise UploadRefused(
-            415, "macros_refused",
-            "De werkmap bevat macro's (een VBA-project); macro's worden nooit geladen. "
-            "Sla de werkmap op als .xlsx zonder macro's.",
-        ) from exc
+        raise _macros_refused() from exc
     except LoadError as exc:
         if expected == "xlsx":
             raise UploadRefused(422, "unreadable_file", f"De Excel-werkmap is beschadigd of geen werkmap: {exc}") from exc
@@ -169,11 +174,7 @@ def check_file(name: str, data: bytes, max_bytes: int) -> tuple[str, str, int]:
     except LoadLimitExceeded as exc:
         raise UploadRefused(422, "file_too_complex", exc.message_nl) from exc
     except MacrosRefused as exc:
-        raise UploadRefused(
-            415, "macros_refused",
-            "De werkmap bevat macro's (een VBA-project); macro's worden nooit geladen. "
-            "Sla de werkmap op als .xlsx zonder macro's.",
-        ) from exc
+        raise _macros_refused() from exc
     except LoadError as exc:
         raise UploadRefused(422, "unreadable_file", f"Het bestand is niet te lezen: {exc}") from exc
     return safe, extension, len(pages)
