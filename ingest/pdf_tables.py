@@ -26,7 +26,7 @@ import re
 
 from pypdf import PdfReader
 
-from ingest.tables import Table, TableCell, TableRow, find_period, header_unit, parse_number
+from ingest.tables import Table, TableCell, TableRow, find_period, header_unit, parse_cell
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +113,7 @@ class _Line:
 
 
 def _cell(column: str, text: str, unit_hint: str) -> TableCell:
-    value, unit = parse_number(text.replace("−", "-"))
+    value, unit = parse_cell(text.replace("−", "-"))
     if value is not None and not unit:
         unit = unit_hint
     return TableCell(column=column, text=text, value=value, unit=unit)

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from ingest.loaders import DEFAULT_LIMITS, LoadError, LoadLimitExceeded, MacrosRefused, ParseLimits
 from ingest.models import Page
 from ingest.numbers import format_number
-from ingest.tables import MISSING, Table, TableCell, TableRow, find_period, header_unit, parse_number, render_text
+from ingest.tables import MISSING, Table, TableCell, TableRow, find_period, header_unit, parse_cell, render_text
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +154,7 @@ def _csv_cell(raw: str, dutch: bool) -> RawCell:
     text = raw.strip()
     if not dutch:
         text = _english_to_dutch(text)
-    value, unit = parse_number(text)
+    value, unit = parse_cell(text)
     return RawCell(text, value, unit)
 
 
@@ -212,7 +212,7 @@ def _xlsx_cell(cell: object) -> RawCell:
     text = str(value).strip()
     if text.startswith("="):  # a formula read without its cached value: never evaluated
         return RawCell("")
-    number, unit = parse_number(text)
+    number, unit = parse_cell(text)
     return RawCell(text, number, unit)
 
 

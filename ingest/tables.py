@@ -102,7 +102,7 @@ def cell_period(table: Table, cell: TableCell) -> str:
     return find_period(cell.column) or table.period
 
 
-def parse_number(text: str, unit_hint: str = "") -> tuple[float | None, str]:
+def parse_cell(text: str, unit_hint: str = "") -> tuple[float | None, str]:
     """(value, unit) of a cell written in Dutch notation ('50.234', '3,4', '12,5%', '€ 1.200');
     (None, '') when the cell is not one number."""
     stripped = text.strip()
