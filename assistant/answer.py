@@ -31,6 +31,7 @@ from assistant.calculate import compute, wanted_operations
 from assistant.types import Answer, Citation, Figure, HistoryTurn, TableCitation
 from ingest import terms
 from ingest.embed import get_embedder
+from ingest.numbers import find_quantities
 from ingest.places import PlaceTable
 from ingest.registry import SourceEntry, load_registry
 from ingest.settings import Settings
@@ -468,6 +469,8 @@ class Assistant:
             return False
         if analysis.terms and coverage(unit, analysis, self.idf) < FIGURE_COVERAGE:
             return False
+        if analysis.asked_unit and not _has_unit(unit.text, analysis.asked_unit):
+            return False  # "hoeveel procent": a count is not the answer (a share is then computed, or refused)
         if any(str(year) not in unit.text for year in analysis.years):
             return False
         if analysis.relative_period and not COMPARED.search(text):
@@ -619,6 +622,12 @@ class Assistant:
             answer_text = f"Berekend met cijfers uit {label}: {computed} {marker}.\n{answer_text}"
         return Answer(id=request_id or uuid.uuid4().hex[:12], question=question, answer=answer_text,
                       refused=False, citations=citations, figures=figures)
+
+
+def _has_unit(text: str, unit: str) -> bool:
+    """A quantity in `unit` stands in the text (a percentage also as "procent" or percentage points)."""
+    units = {"%": ("%", "procentpunt")}.get(unit, (unit,))
+    return any(q.unit in units for q in find_quantities(text)) or (unit == "%" and "procent" in text.lower())
 
 
 def _table_citation(passage, chosen: list[Unit]) -> TableCitation | None:

@@ -87,6 +87,14 @@ INTENT_PATTERNS: list[tuple[Intent, re.Pattern[str]]] = [
     (Intent.definition, re.compile(r"\bwat (?:is|zijn|wordt|betekent)\b|\bwie (?:tellen|vallen|rekent)\b|\bdefinitie\b|\bbedoeld\b", re.I)),
 ]
 FIGURE_WORDS = dict(INTENT_PATTERNS)[Intent.figure]
+# The unit of the asked figure, when the question names one: an amount of money ("hoeveel geld",
+# "hoeveel SLIM-subsidie", "wat kost"), a percentage ("hoeveel procent", "welk percentage") or
+# full-time jobs ("hoeveel fte"). Only a figure in that unit answers (or a calculation that yields it).
+ASKED_UNITS = (
+    ("€", re.compile(r"\bhoeveel\s+[\w-]*?(?:geld|subsidie|budget|euro)\b|\b(?:wat|hoeveel)\s+kost|\bbedrag\b|€", re.I)),
+    ("%", re.compile(r"\bhoeveel\s+procent\b|\bwelk\s+percentage\b|\bhet\s+[\w-]*percentage\b|%", re.I)),
+    ("fte", re.compile(r"\bhoeveel\s+fte\b", re.I)),
+)
 PERCENT_WORDS = re.compile(r"percentage\b|\baandeel\b|\bwelk deel\b|\bprocent\b|%|\bwelk percentage\b", re.I)
 
 
@@ -109,6 +117,7 @@ class QuestionAnalysis(BaseModel):
     intent: Intent = Intent.general
     intents: list[Intent] = Field(default_factory=list)
     wants_percentage: bool = False
+    asked_unit: str = Field("", description="'€', '%' or 'fte' when the question asks a figure in that unit.")
     own_forecast: bool = False
     sides: list[str] = Field(default_factory=list, description="Stems of the alternatives a comparison weighs ('industrie of onderwijs').")
     relative_period: bool = Field(False, description="Asks about a period relative to the figure ('een jaar eerder').")
@@ -249,6 +258,7 @@ class QuestionAnalyzer:
             intents=intents,
             other_part=_other_part(original),
             wants_percentage=bool(PERCENT_WORDS.search(text)),
+            asked_unit=next((unit for unit, pattern in ASKED_UNITS if pattern.search(text)), ""),
             own_forecast=bool(OWN_FORECAST.search(text)),
             relative_period=bool(RELATIVE_PERIOD.search(text)),
             sides=comparison_sides(_strip_places(text, places), terms),

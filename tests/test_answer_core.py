@@ -186,3 +186,37 @@ def test_refusal_costs_weigh_a_false_refusal_double() -> None:
     costs = refusal_costs([0.2, 0.7, 0.9], [False, True, True], grid)
     # t=0: nothing refused, one missed refusal; t=0.5: the unanswerable refused; t=1: all refused
     assert costs.tolist() == [1.0, 0.0, 2 * FALSE_REFUSAL_COST]
+
+
+# -- the asked unit ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("question", "unit"), [
+    ("Hoeveel SLIM-subsidie kan een werkgever per werknemer krijgen?", "€"),
+    ("Wat kost een jaarlicentie?", "€"),
+    ("Hoeveel procent van de deelnemers had na afloop een baan?", "%"),
+    ("Wat is het werkloosheidspercentage in de regio Amersfoort?", "%"),
+    ("Hoeveel fte krijgt een regio?", "fte"),
+    ("Hoeveel vacatures stonden er open in regio Amersfoort?", ""),
+    ("Vanaf wanneer kan een regio subsidie aanvragen?", ""),
+])
+def test_the_asked_unit_is_read_from_the_question(assistant: Assistant, question: str, unit: str) -> None:
+    assert assistant.analyzer.analyze(question).asked_unit == unit
+
+
+def test_only_a_figure_in_the_asked_unit_supports_a_figure_question(assistant: Assistant) -> None:
+    from assistant.compose import split_units
+    from assistant.retrieve import Passage
+
+    passage = Passage(
+        chunk_id="x", source_id="s", title="t", publisher="p", edition="e", source_type="report", page_start=1,
+        page_end=1, section="Deelnemers", section_path="Deelnemers", chunk_index=0,
+        text="Aan het project namen 120 deelnemers deel, van wie 45% na afloop een baan had.",
+    )
+    [unit] = split_units(passage, 0)
+    count = assistant.analyzer.analyze("Hoeveel deelnemers namen deel aan het project?")
+    share = assistant.analyzer.analyze("Hoeveel procent van de deelnemers had na afloop een baan?")
+    money = assistant.analyzer.analyze("Hoeveel geld kregen de deelnemers van het project?")
+    assert assistant._supports_figure(unit, count)
+    assert assistant._supports_figure(unit, share)
+    assert not assistant._supports_figure(unit, money)  # 120 and 45% are no amounts of money
