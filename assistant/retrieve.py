@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -21,11 +23,15 @@ from assistant.question import Intent, QuestionAnalysis
 from ingest.embed import Embedder
 from ingest.models import TableRef
 from ingest.table_chunks import read_ref
+from ingest.serving import ServingState
 from ingest.store import IndexHandle
 
 RRF_K = 60
 CANDIDATES = 60
 OVERFETCH = 5  # filtered dense search: unfiltered neighbours fetched per wanted candidate
+# Passages kept built from serving/ (a question touches about 120 candidates; the rest is read again
+# in microseconds), so a long-running process does not end up holding every passage of a large index.
+PASSAGE_CACHE = 16_384
 
 
 class Filters(BaseModel):
@@ -76,6 +82,40 @@ def _passage(chunk: dict[str, Any]) -> Passage:
     )
 
 
+class ServedPassages(Mapping[str, Passage]):
+    """chunk id -> Passage read from a generation's serving/ table when first asked for: loading a
+    large index then reads only the ids (ingest.serving). The same Passage objects as `_passage` makes
+    of the Chroma records, in the same order."""
+
+    def __init__(self, serving: ServingState, cache: int = PASSAGE_CACHE) -> None:
+        self._serving = serving
+        self._get = lru_cache(maxsize=cache)(self._build)  # thread-safe; a race builds one twice, equal
+
+    def _build(self, chunk_id: str) -> Passage:
+        chunk = self._serving.chunk(chunk_id)
+        if chunk is None:
+            raise KeyError(chunk_id)
+        return _passage(chunk)
+
+    def __getitem__(self, chunk_id: str) -> Passage:
+        return self._get(chunk_id)
+
+    def __contains__(self, chunk_id: object) -> bool:
+        return chunk_id in self._serving.row_of
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._serving.ids)
+
+    def __len__(self) -> int:
+        return len(self._serving)
+
+    def values(self) -> list[Passage]:  # type: ignore[override]  (one table scan, not a read per id)
+        return [_passage(chunk) for chunk in self._serving.chunks()]
+
+    def items(self) -> list[tuple[str, Passage]]:  # type: ignore[override]
+        return [(p.chunk_id, p) for p in self.values()]
+
+
 def _shingles(text: str) -> set[tuple[str, ...]]:
     words = re.findall(r"\w+", text.lower())
     return {tuple(words[i : i + 3]) for i in range(max(1, len(words) - 2))}
@@ -88,18 +128,27 @@ class HybridRetriever:
         self.handle = handle
         self.embedder = embedder
         self.region_sources = {name.lower(): ids for name, ids in region_sources.items()}
-        self.passages = {chunk["id"]: _passage(chunk) for chunk in handle.all_chunks()}
+        self.passages: Mapping[str, Passage]
+        if handle.serving is not None:  # no Chroma scan: ids now, each passage when first needed
+            self.passages = ServedPassages(handle.serving)
+            self._source_of: Mapping[str, str] = handle.serving.source_of
+            self._source_types: dict[str, str] = dict(handle.serving.source_types)
+        else:  # a generation from before serving/: every record out of Chroma
+            self.passages = {chunk["id"]: _passage(chunk) for chunk in handle.all_chunks()}
+            self._source_of = {cid: p.source_id for cid, p in self.passages.items()}
+            self._source_types = {p.source_id: p.source_type for p in self.passages.values()}
         self._row_of = {chunk_id: row for row, chunk_id in enumerate(handle.lexical.ids)}
         self._shingles: dict[str, set[tuple[str, ...]]] = {}
 
     def allowed_sources(self, filters: Filters | None) -> set[str] | None:
         if filters is None or not (filters.sources or filters.types or filters.region):
             return None
-        allowed = {p.source_id for p in self.passages.values()}
+        # From the per-source table built at load, not a pass over every passage per question.
+        allowed = set(self._source_types)
         if filters.sources:
             allowed &= set(filters.sources)
         if filters.types:
-            allowed &= {p.source_id for p in self.passages.values() if p.source_type in filters.types}
+            allowed &= {source for source, kind in self._source_types.items() if kind in filters.types}
         if filters.region:
             allowed &= self.region_sources.get(filters.region.lower(), set())
         return allowed
@@ -117,7 +166,7 @@ class HybridRetriever:
         # metadata first: a few ms per query at 700 chunks, ~0.3 s at 70,000 (benchmarks/scaling_bench.py); the `where`
         # query remains for filters too narrow to fill n among the unfiltered neighbours.
         fetch = min(OVERFETCH * n, total)
-        kept = [cid for cid in self._nearest(vector, fetch) if self.passages[cid].source_id in allowed][:n]
+        kept = [cid for cid in self._nearest(vector, fetch) if self._source_of[cid] in allowed][:n]
         if len(kept) >= n or fetch == total:  # the same candidates the `where` query would give
             return kept
         where = {"source_id": {"$in": sorted(allowed)}}
@@ -137,7 +186,7 @@ class HybridRetriever:
         for row in order:
             if scores[row] <= 0 or len(ranked) >= n:
                 break
-            if allowed is None or self.passages[ids[row]].source_id in allowed:
+            if allowed is None or self._source_of[ids[row]] in allowed:
                 ranked.append(ids[row])
         return ranked
 

@@ -184,7 +184,7 @@ def markdown(result: dict[str, Any]) -> str:
     stages = lat.get("answer_stages_ms", {})
     lines += [
         "",
-        f"- **full answer p50 ÷ floor p50 = {lat['answer_over_floor_p50']}** (target ≤ 3); retrieval p50 ÷ floor p50 = "
+        f"- **full answer p50 ÷ floor p50 = {lat['answer_over_floor_p50']}** (target ≤ 3; issue 21: ≤ 1.3, 8edbe52: 1.57); retrieval p50 ÷ floor p50 = "
         f"{lat['retrieval_over_floor_p50']}.",
         "- inside `ask` (its own timings): " + ", ".join(f"{k} p50 {v['p50']:.1f} / p95 {v['p95']:.1f} ms" for k, v in stages.items()) + ".",
         f"- answers refused: {lat['refused_of_questions']} of {lat['questions']}; citations hit@5 of the answers: {lat['answer_citation_hit@5']}.",

@@ -96,6 +96,10 @@ def _fresh_index(work: Path) -> Path:
 
 def must_show(result: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
     rows: list[tuple[str, str, bool | None]] = []
+    ingest_result = result.get("ingest")
+    if ingest_result:
+        rows.append(("ingest ≥ 1.2 pages/s (8edbe52: 0.55, issue 21)", f"{ingest_result['pages_per_s']} pages/s",
+                     ingest_result["pages_per_s"] >= 1.2))
     base = result.get("baseline")
     if base:
         ours = base["methods"][langchain_baseline.OURS]
@@ -115,6 +119,12 @@ def must_show(result: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
         target = scaling["target"]
         rows.append((f"retrieval p95 ≤ 100 ms at {target['factor']}× the corpus", f"{target['retrieval_p95_ms']:.1f} ms",
                      target["within_100ms"] if target["factor"] >= 100 else None))
+        if "load_s" in target:
+            at_100 = target["factor"] >= 100
+            rows.append((f"load ≤ 5 s at {target['factor']}× (8edbe52: 11–14 s)", f"{target['load_s']} s",
+                         target["load_within_5s"] if at_100 else None))
+            rows.append((f"RSS serving ≤ 700 MB at {target['factor']}× (8edbe52: 1.0–1.4 GB)", f"{target['rss_serving_mb']} MB",
+                         target["rss_within_700mb"] if at_100 else None))
     return rows
 
 

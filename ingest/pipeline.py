@@ -21,6 +21,7 @@ import hashlib
 import json
 import logging
 import shutil
+import sys
 import time
 import zipfile
 from collections.abc import Callable
@@ -36,7 +37,7 @@ from langchain_core.indexing import index as langchain_index
 
 from ingest.chunk import build_chunks
 from ingest.clean import clean_pages
-from ingest.embed import Embedder, LangChainEmbeddings, get_embedder
+from ingest.embed import Embedder, LangChainEmbeddings, embed_distinct, get_embedder, ingest_threads
 from ingest.lexical import LexicalIndex
 from ingest.loaders import LoadError, load_file
 from ingest.models import Chunk, IndexedSource, IngestReport, Manifest, SourceFailure
@@ -46,6 +47,7 @@ from ingest.places import PlaceTable, PlaceTableError
 from ingest.table_chunks import TABLE_META, build_table_chunks, read_ref, table_figures, table_meta
 from ingest.registry import Registry, SourceEntry, duplicate_ids, load_registry
 from ingest.sentences import FILE_NAME, SentenceStore, embeddable, split_passage
+from ingest.serving import SERVING_DIR, write_serving
 from ingest.settings import Settings
 from ingest.store import (
     COLLECTION,
@@ -72,6 +74,61 @@ log = logging.getLogger(__name__)
 PIPELINE_VERSION = "2025.12.18b"
 
 Progress = Callable[[str, int, int], None]  # (message, done, total)
+PROGRESS_EVERY_S = 10.0  # a progress line in the log this often while embedding (no terminal: no bar)
+# Sentences hold about 0.9 of their chunk's characters (measured on the shipped corpus: 163k of 178k
+# tokens), so the ETA counts them before they are known; the estimate is replaced once they are.
+SENTENCE_SHARE = 0.9
+
+
+class IngestProgress:
+    """Pages/s and ETA while the changed sources are embedded: a tqdm bar on a terminal, else a log
+    line every PROGRESS_EVERY_S seconds. Embedding is nearly all of an ingest's time and costs about
+    the same per character, so progress is counted in embedded characters (chunks, then sentences)
+    and shown as pages: pages × characters done ÷ characters to do."""
+
+    def __init__(self, pages: int, chunk_chars: int, every: float = PROGRESS_EVERY_S) -> None:
+        self.pages = pages
+        self.total = max(1, int(chunk_chars * (1 + SENTENCE_SHARE)))
+        self._chunk_chars = chunk_chars
+        self.done = 0
+        self.every = every
+        self.started = time.perf_counter()
+        self._logged = self.started
+        self._bar = None
+        if pages and sys.stderr.isatty():
+            from tqdm import tqdm  # pinned in requirements.txt
+
+            self._bar = tqdm(total=pages, unit="p", desc="ingest", dynamic_ncols=True, leave=False)
+
+    def sentences_known(self, chars: int) -> None:
+        """The exact sentence characters, once the chunks are stored and split."""
+        self.total = max(1, self._chunk_chars + chars, self.done)
+
+    def advance(self, texts: list[str]) -> None:
+        self.done = min(self.total, self.done + sum(map(len, texts)))
+        pages_done = self.pages * self.done / self.total
+        if self._bar is not None:
+            self._bar.update(pages_done - self._bar.n)
+        now = time.perf_counter()
+        if now - self._logged >= self.every:
+            self._logged = now
+            log.info("%s", self.line(now))
+
+    def line(self, now: float | None = None) -> str:
+        elapsed = max(1e-9, (now or time.perf_counter()) - self.started)
+        pages_done = self.pages * self.done / self.total
+        rate = pages_done / elapsed
+        eta = (self.pages - pages_done) / rate if rate > 0 else float("inf")
+        eta_text = f"{int(eta // 60)}m{int(eta % 60):02d}s" if eta != float("inf") else "?"
+        return f"ingest: {pages_done:.0f}/{self.pages} pages, {rate:.2f} pages/s, ETA {eta_text}"
+
+    def close(self) -> None:
+        self.done = self.total
+        if self._bar is not None:
+            self._bar.close()
+        if self.pages:
+            log.info("ingest: %d pages embedded in %.0f s (%.2f pages/s)", self.pages,
+                     time.perf_counter() - self.started, self.pages / max(1e-9, time.perf_counter() - self.started))
 
 
 class IngestError(RuntimeError):
@@ -184,9 +241,11 @@ def run_ingest(settings: Settings, rebuild: bool = False, progress: Progress | N
         stage = time.perf_counter()
         changed, removed = _plan(registry, settings, embedder.name, previous, report, notify)
         report.timings_s["parse"] = round(time.perf_counter() - stage, 3)
-        # A generation from before checksums gets a new one that has them (nothing is re-embedded).
+        # A generation from before checksums or before serving/ gets a new one that has them (nothing
+        # is re-embedded).
         unchecked = previous is not None and not previous.files
-        if not changed and not removed and base is not None and not damage and not unchecked:
+        unserved = base is not None and not (base.root / SERVING_DIR).is_dir()
+        if not changed and not removed and base is not None and not damage and not unchecked and not unserved:
             report.chunks = sum(s.chunks for s in previous.sources.values()) if previous else 0
             report.generation = base.name
             report.seconds = round(time.perf_counter() - started, 3)
@@ -202,6 +261,8 @@ def run_ingest(settings: Settings, rebuild: bool = False, progress: Progress | N
             _drop_damaged(generation, [d for d in damage if d.part in REBUILT_PARTS])
             if "sentences.npz" in report.repaired:
                 _seed_sentences(index_dir, base, generation, settings.chroma_url)
+        if changed or damage:  # something to embed: threads for the cores free now (vectors do not depend on them)
+            embedder = get_embedder(settings.embedding, ingest_threads(settings.embedding_threads))
         try:
             manifest = _apply(
                 generation, previous, changed, removed, embedder, report, notify, registry, settings.chroma_url,
@@ -324,7 +385,9 @@ def _apply(
 ) -> Manifest:
     """Write the changes into the working generation and return its manifest (not yet published)."""
     client = chroma_for(chroma_url, generation)
-    embeddings = LangChainEmbeddings(embedder)
+    progress = IngestProgress(sum(parsed.pages for parsed in changed),
+                              sum(len(to_document(parsed.entry, chunk).page_content) for parsed in changed for chunk in parsed.chunks))
+    embeddings = LangChainEmbeddings(embedder, on_batch=progress.advance)
     stage = time.perf_counter()
     store = Chroma(
         collection_name=collection_name(chroma_url, generation),
@@ -390,7 +453,8 @@ def _apply(
     ids, texts = stored["ids"], stored["documents"]
     stage = time.perf_counter()
     final_ids = {chunk_id for source in sources.values() for chunk_id in source.chunk_ids}
-    _update_sentences(generation, embedder, ids, texts, stored["metadatas"], final_ids, notify)
+    sentences = _update_sentences(generation, embedder, ids, texts, stored["metadatas"], final_ids, notify, progress)
+    progress.close()
     report.timings_s["sentences"] = round(time.perf_counter() - stage, 3)
 
     stage = time.perf_counter()
@@ -406,6 +470,10 @@ def _apply(
     terms.save(terms.compute(t[int(m.get("text_offset", 0)):] for t, m in zip(texts, stored["metadatas"], strict=True)),
                generation.root)
     report.timings_s["terms"] = round(time.perf_counter() - stage, 3)
+
+    stage = time.perf_counter()  # what the assistant loads at start, without scanning Chroma
+    write_serving(generation.root, ids, texts, stored["metadatas"], sentences)
+    report.timings_s["serving"] = round(time.perf_counter() - stage, 3)
 
     manifest = Manifest(
         generation=generation.name,
@@ -456,11 +524,12 @@ def _write_figures(
 
 def _update_sentences(
     generation: Generation, embedder: Embedder, ids: list[str], texts: list[str], metadatas: list[dict],
-    final_ids: set[str], notify: Progress,
-) -> None:
+    final_ids: set[str], notify: Progress, progress: IngestProgress | None = None,
+) -> SentenceStore:
     """Embed the sentences of stored chunks that have none yet (new chunks; all of them when a damaged
     sentences.npz was dropped); drop those of chunks that are gone. A chunk's text and section come
-    from the collection, exactly as the ingest stored them."""
+    from the collection, exactly as the ingest stored them. Each distinct sentence is embedded once
+    (`embed_distinct`: about a tenth of the shipped corpus's sentences repeat)."""
     try:
         store = SentenceStore.load(generation.root, embedder.dim)
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
@@ -479,12 +548,23 @@ def _update_sentences(
                 new_ids.append(chunk_id)
                 orders.append(span.order)
                 new_texts.append(span.text)
-    vectors = []
-    for start in range(0, len(new_texts), 128):
-        notify("zinnen inbedden", start, len(new_texts))
-        vectors.append(embedder.embed_passages(new_texts[start : start + 128]))
-    matrix = vectors[0] if len(vectors) == 1 else (np.vstack(vectors) if vectors else np.zeros((0, embedder.dim), np.float32))
+    distinct = len(set(new_texts))
+    if progress is not None:
+        progress.sentences_known(sum(map(len, set(new_texts))))
+    done = 0
+
+    def embedded(batch: list[str]) -> None:
+        nonlocal done
+        done += len(batch)
+        notify("zinnen inbedden", done, distinct)
+        if progress is not None:
+            progress.advance(batch)
+
+    notify("zinnen inbedden", 0, distinct)
+    matrix = embed_distinct(embedder, new_texts, on_batch=embedded) if new_texts else np.zeros((0, embedder.dim), np.float32)
     store = store.updated(final_ids, new_ids, orders, matrix)
     store.save(generation.root)
     if not store.chunk_set() <= final_ids:
         raise IngestError("index check failed: sentence vectors of removed chunks remain")
+    # As the assistant reads them back (float16 on disk), so serving/ holds exactly the loaded vectors.
+    return SentenceStore.load(generation.root, embedder.dim)

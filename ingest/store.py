@@ -9,6 +9,8 @@ complete generation; the unfinished copy is swept up by the next ingest.
         chroma/                       embedded Chroma (PersistentClient)
         records.sqlite                LangChain indexing API record manager
         bm25/                         bm25s index + ids.json
+        serving/                      passages + sentence vectors as the assistant loads them, without
+                                      a Chroma scan (ingest.serving; older generations: the scan)
         manifest.json                 written last: a generation without it is incomplete; it records
                                       the size and SHA-256 of every other file (checked on load)
 
@@ -47,6 +49,7 @@ from ingest.atomic import atomic_write, fsync_dir  # noqa: F401  (atomic_write: 
 from ingest.lexical import LexicalIndex
 from ingest.models import FileDigest, Manifest
 from ingest.sentences import SentenceStore
+from ingest.serving import SERVING_DIR, MappedSentences, ServingState
 from ingest.terms import TERMS_FILE
 
 log = logging.getLogger(__name__)
@@ -75,7 +78,7 @@ NO_INDEX = "Er is nog geen index; draai eerst `marktwijzer ingest`."  # no path:
 @dataclass(frozen=True)
 class Damage:
     """One damaged file of a generation. `part` is what an ingest rebuilds: 'manifest.json', 'chroma',
-    'bm25', 'sentences.npz', 'figures.jsonl', 'terms.json' or 'records.sqlite'."""
+    'bm25', 'sentences.npz', 'figures.jsonl', 'terms.json', 'records.sqlite' or 'serving'."""
 
     part: str
     file: str  # relative to the generation directory
@@ -186,7 +189,7 @@ def older_complete_generations(index_dir: Path, than: Generation) -> list[Genera
 
 CHROMA_SQLITE = "chroma/chroma.sqlite3"
 UNHASHED_PREFIX = "chroma/"
-REBUILT_PARTS = frozenset({"bm25", "sentences.npz", "figures.jsonl", "terms.json", "records.sqlite"})
+REBUILT_PARTS = frozenset({"bm25", "sentences.npz", "figures.jsonl", "terms.json", "records.sqlite", SERVING_DIR})
 SQLITE_HEADER = b"SQLite format 3\x00"
 
 
@@ -511,13 +514,17 @@ class IndexHandle:
     manifest: Manifest
     collection: chromadb.Collection
     lexical: LexicalIndex
-    sentences: SentenceStore
+    sentences: SentenceStore | MappedSentences
     _chunk_cache: dict[str, dict] = field(default_factory=dict)
     # Set when CURRENT was damaged and this handle is the older generation serving instead.
     skipped: IndexDamaged | None = None
+    # serving/ of the generation (None: built before it existed; the assistant then scans Chroma).
+    serving: ServingState | None = None
 
     def all_chunks(self) -> list[dict]:
         """Every chunk with id, document and metadata (small corpora: the whole collection)."""
+        if not self._chunk_cache and self.serving is not None:  # the same records, without a Chroma scan
+            self._chunk_cache.update((chunk["id"], chunk) for chunk in self.serving.chunks())
         if not self._chunk_cache:
             # In pages: one get() of more than 32,766 ids fails in Chroma's SQLite ("too many SQL variables").
             offset = 0
@@ -544,6 +551,12 @@ def lexical_for(generation: Generation, collection: chromadb.Collection, rebuild
     log.warning("no bm25/ in %s: rebuilding the lexical index from the Chroma collection", generation.name)
     got = collection.get(include=["documents"])
     return LexicalIndex.build(got["ids"], got["documents"])
+
+
+def serving_enabled() -> bool:
+    """MARKTWIJZER_SERVING_STATE=off loads through the Chroma scan even when serving/ exists: the
+    benchmarks measure both load paths on one generation with it, and it helps to diagnose."""
+    return os.environ.get("MARKTWIJZER_SERVING_STATE", "on").strip().lower() not in ("off", "0", "false", "no")
 
 
 def open_generation(generation: Generation, chroma_url: str = "") -> IndexHandle:
@@ -577,6 +590,15 @@ def open_generation(generation: Generation, chroma_url: str = "") -> IndexHandle
         lexical = lexical_for(generation, collection, rebuild_missing=bool(chroma_url))
     except (OSError, ValueError, KeyError) as exc:  # a generation without checksums: found only now
         raise damaged("bm25", "bm25", f"is niet te laden ({type(exc).__name__})") from exc
+    try:
+        serving = ServingState.open(generation.root) if serving_enabled() else None
+    except (OSError, ValueError, KeyError, sqlite3.DatabaseError) as exc:  # a generation without checksums
+        raise damaged(SERVING_DIR, SERVING_DIR, f"is niet te laden ({type(exc).__name__})") from exc
+    if serving is not None and len(serving) != expected:
+        raise damaged(SERVING_DIR, SERVING_DIR, f"bevat {len(serving)} passages, het manifest noemt er {expected}")
+    if serving is not None:
+        return IndexHandle(generation, manifest, collection, lexical, serving.sentences, serving=serving)
+    log.info("generation %s has no serving state: loading the passages from the Chroma collection", generation.name)
     try:
         sentences = SentenceStore.load(generation.root, manifest.embedding_dim)
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:

