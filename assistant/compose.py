@@ -138,18 +138,39 @@ ABBREVIATIONS = frozenset({"bijv", "resp", "excl", "incl", "ongev", "nvdr", "sep
 COMMON_SHORT = {"ook", "nog", "wel", "niet", "meer", "veel", "zich", "deze", "dit", "dat", "die", "naar", "voor", "maar", "want", "omdat"}
 
 
-def idf_from(stats: terms.TermStats) -> tuple[dict[str, float], Counter[str]]:
+class Idf(dict):
+    """IDF per stemmed term, with the largest value kept: a word the corpus never uses weighs that
+    much, and finding the maximum of tens of thousands of values per sentence scored cost more than
+    the scoring itself."""
+
+    def __init__(self, values: dict[str, float]) -> None:
+        super().__init__(values)
+        self.unknown = max(values.values(), default=1.0)
+
+
+def unknown_weight(idf: dict[str, float]) -> float:
+    """The weight of a term the corpus never uses: the largest IDF."""
+    return idf.unknown if isinstance(idf, Idf) else max(idf.values(), default=1.0)
+
+
+def idf_from(stats: terms.TermStats) -> tuple[Idf, Counter[str]]:
     """IDF per stemmed term over the passages, and raw word counts for the quality check, from the
     generation's term statistics (`ingest/terms.py`)."""
     n = max(1, stats.passages)
-    idf = {term: math.log(1 + (n - count + 0.5) / (count + 0.5)) for term, count in stats.document_frequency.items()}
+    idf = Idf({term: math.log(1 + (n - count + 0.5) / (count + 0.5)) for term, count in stats.document_frequency.items()})
     return idf, Counter(stats.words)
+
+
+@lru_cache(maxsize=16384)
+def _word_stems(text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The words and numbers of a sentence with the stem of each (sentences recur across questions)."""
+    words = tuple(re.findall(r"\d+(?:[.,]\d+)*%?|[^\W\d_]+", text))
+    return words, tuple((tokenize(w) or [""])[0] for w in words)
 
 
 def number_near_term(text: str, terms: list[str]) -> bool:
     """'9.500 vacatures', 'vacatures: 9.500': a count stands next to what the question counts."""
-    words = re.findall(r"\d+(?:[.,]\d+)*%?|[^\W\d_]+", text)
-    stems = [tokenize(w)[0] if tokenize(w) else "" for w in words]
+    words, stems = _word_stems(text)
     for i, word in enumerate(words):
         if word[0].isdigit() and not re.fullmatch(r"(19|20)\d\d", word):
             window = stems[max(0, i - 3) : i + 4]
@@ -234,7 +255,7 @@ def has_term(term: str, terms: frozenset[str]) -> bool:
 
 def coverage(unit: Unit, analysis: QuestionAnalysis, idf: dict[str, float]) -> float:
     """Share of the question's topic weight a unit carries; words the corpus never uses weigh most."""
-    unknown = max(idf.values(), default=1.0)
+    unknown = unknown_weight(idf)
     total = sum(idf.get(t, unknown) for t in analysis.terms) or 1.0
     return sum(idf.get(t, unknown) for t in analysis.terms if has_term(t, unit.terms)) / total
 

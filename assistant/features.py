@@ -16,7 +16,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from assistant.compose import has_term, number_near_term
+from assistant.compose import has_term, number_near_term, unknown_weight
 from assistant.question import Intent, QuestionAnalysis
 from ingest.lexical import tokenize
 
@@ -87,7 +87,7 @@ def _inv(rank: int | None) -> float:
 
 def unit_matrix(units, analysis: QuestionAnalysis, idf: dict[str, float], query_vector, named: set[str]) -> np.ndarray:
     """One row of UNIT_FEATURES per unit."""
-    unknown = max(idf.values(), default=1.0)
+    unknown = unknown_weight(idf)
     terms = analysis.terms
     weight = {t: idf.get(t, unknown) for t in terms}
     total = sum(weight.values()) or 1.0
@@ -220,9 +220,9 @@ def question_row(analysis: QuestionAnalysis, units, probs: np.ndarray, matrix: n
     order = np.argsort(-probs) if len(probs) else np.array([], dtype=int)
     lead = int(order[0]) if len(order) else None
     terms = analysis.terms
-    unknown_weight = max(idf.values(), default=1.0)
-    total = sum(idf.get(t, unknown_weight) for t in terms) or 1.0
-    unknown = sum(unknown_weight for t in terms if t not in idf) / total
+    heaviest = unknown_weight(idf)
+    total = sum(idf.get(t, heaviest) for t in terms) or 1.0
+    unknown = sum(heaviest for t in terms if t not in idf) / total
     passages = {u.passage.chunk_id: u.passage for u in units}
     top = min(passages.values(), key=lambda p: -p.score) if passages else None
     return {
@@ -257,7 +257,7 @@ def _key_supported(analysis: QuestionAnalysis, supporting: list, idf: dict[str, 
 
 
 def _key_terms(analysis: QuestionAnalysis, units, lead: int | None, idf: dict[str, float]) -> dict[str, float]:
-    unknown = max(idf.values(), default=1.0)
+    unknown = unknown_weight(idf)
     key = sorted(analysis.terms, key=lambda t: -idf.get(t, unknown))[:2]
     if not key or lead is None:
         return {"key_terms_in_lead_passage": 0.0, "key_terms_anywhere": 0.0, "key_term_unknown": float(bool(key))}

@@ -42,6 +42,7 @@ from __future__ import annotations
 import logging
 import math
 import re
+from functools import lru_cache
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -462,6 +463,17 @@ _START = re.compile("[0-9€§+\\-\u2212\u2013]|\\b(?=[^\\W\\d_])")
 
 def find_quantities(text: str) -> list[Quantity]:
     """All quantities in running Dutch text, in order and non-overlapping (see module docstring)."""
+    return list(_quantities_of(text))
+
+
+@lru_cache(maxsize=32768)
+def _quantities_of(text: str) -> tuple[Quantity, ...]:
+    """Parsed once per text per process: the answer path reads the same passages and sentences for
+    features, support checks, calculations and the number audit (Quantity is frozen)."""
+    return tuple(_scan(text))
+
+
+def _scan(text: str) -> list[Quantity]:
     found: list[Quantity] = []
     pos = 0
     while (start := _START.search(text, pos)) is not None:
