@@ -139,6 +139,8 @@ class HybridRetriever:
             self._source_types = {p.source_id: p.source_type for p in self.passages.values()}
         self._row_of = {chunk_id: row for row, chunk_id in enumerate(handle.lexical.ids)}
         self._shingles: dict[str, set[tuple[str, ...]]] = {}
+        self._dense: tuple[list[str], np.ndarray] | None = None  # read on the first search
+        self._row_sources: np.ndarray | None = None
 
     def allowed_sources(self, filters: Filters | None) -> set[str] | None:
         if filters is None or not (filters.sources or filters.types or filters.region):
@@ -173,8 +175,32 @@ class HybridRetriever:
         return self._nearest(vector, min(n, total), where)
 
     def _nearest(self, vector: np.ndarray, count: int, where: dict[str, Any] | None = None) -> list[str]:
-        result = self.handle.collection.query(query_embeddings=[vector.tolist()], n_results=count, where=where, include=[])
-        return list(result["ids"][0])
+        """The `count` chunks nearest to `vector` by cosine, exactly, over the stored chunk vectors
+        (ties by row): the same neighbours in every process. Chroma's approximate HNSW query gave a
+        different top 60 in each new process for one query vector, so answers changed between runs."""
+        ids, vectors = self._dense_table()
+        if not ids or count <= 0:
+            return []
+        query = vector.astype(np.float32, copy=False)
+        norm = float(np.linalg.norm(query))
+        scores = np.asarray(vectors @ (query / norm if norm > 0 else query), dtype=np.float32)
+        if where is not None:  # {"source_id": {"$in": [...]}}, the only filter the retriever uses
+            allowed = set(where["source_id"]["$in"])
+            scores = np.where(self._source_mask(ids, allowed), scores, -np.inf)
+        count = min(count, len(ids))
+        top = np.argpartition(-scores, count - 1)[:count] if count < len(ids) else np.arange(len(ids))
+        top = top[np.lexsort((top, -scores[top]))]  # best first; equal scores by row
+        return [ids[i] for i in top if scores[i] != -np.inf]
+
+    def _dense_table(self) -> tuple[list[str], np.ndarray]:
+        if self._dense is None:
+            self._dense = self.handle.dense_table()
+        return self._dense
+
+    def _source_mask(self, ids: list[str], allowed: set[str]) -> np.ndarray:
+        if self._row_sources is None:
+            self._row_sources = np.asarray([self._source_of[cid] for cid in ids], dtype=object)
+        return np.isin(self._row_sources, list(allowed))
 
     def lexical(self, query: str, allowed: set[str] | None, n: int = CANDIDATES) -> list[str]:
         scores = self.handle.lexical.scores(query)

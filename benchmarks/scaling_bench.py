@@ -160,7 +160,7 @@ def build(source_data: Path, factor: int, out_data: Path, seed: int = SEED) -> d
     t0 = time.perf_counter()
     from ingest.sentences import SentenceStore
 
-    write_serving(gen_root, all_ids, all_docs, all_metas, SentenceStore.load(real_gen.root, vectors.shape[1]))
+    write_serving(gen_root, all_ids, all_docs, all_metas, SentenceStore.load(real_gen.root, vectors.shape[1]), all_vecs)
     serving_s = time.perf_counter() - t0
     # Term statistics over every chunk, real and synthetic, as the pipeline writes them at ingest.
     t0 = time.perf_counter()

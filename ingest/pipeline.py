@@ -47,7 +47,8 @@ from ingest.places import PlaceTable, PlaceTableError
 from ingest.table_chunks import TABLE_META, build_table_chunks, read_ref, table_figures, table_meta
 from ingest.registry import Registry, SourceEntry, duplicate_ids, load_registry
 from ingest.sentences import FILE_NAME, SentenceStore, embeddable, split_passage
-from ingest.serving import SERVING_DIR, write_serving
+from ingest.serving import write_serving
+from ingest.serving import is_complete as serving_complete
 from ingest.settings import Settings
 from ingest.store import (
     COLLECTION,
@@ -244,7 +245,7 @@ def run_ingest(settings: Settings, rebuild: bool = False, progress: Progress | N
         # A generation from before checksums or before serving/ gets a new one that has them (nothing
         # is re-embedded).
         unchecked = previous is not None and not previous.files
-        unserved = base is not None and not (base.root / SERVING_DIR).is_dir()
+        unserved = base is not None and not serving_complete(base.root)
         if not changed and not removed and base is not None and not damage and not unchecked and not unserved:
             report.chunks = sum(s.chunks for s in previous.sources.values()) if previous else 0
             report.generation = base.name
@@ -449,7 +450,7 @@ def _apply(
 
     records.engine.dispose()  # no open handle on records.sqlite when its digest is taken
 
-    stored = store.get(include=["documents", "metadatas"])
+    stored = store.get(include=["documents", "metadatas", "embeddings"])
     ids, texts = stored["ids"], stored["documents"]
     stage = time.perf_counter()
     final_ids = {chunk_id for source in sources.values() for chunk_id in source.chunk_ids}
@@ -472,7 +473,7 @@ def _apply(
     report.timings_s["terms"] = round(time.perf_counter() - stage, 3)
 
     stage = time.perf_counter()  # what the assistant loads at start, without scanning Chroma
-    write_serving(generation.root, ids, texts, stored["metadatas"], sentences)
+    write_serving(generation.root, ids, texts, stored["metadatas"], sentences, np.asarray(stored["embeddings"]))
     report.timings_s["serving"] = round(time.perf_counter() - stage, 3)
 
     manifest = Manifest(

@@ -7,6 +7,9 @@ loading needs no scan of the Chroma collection.
     serving/sentence_vectors.npy   the sentence vectors of sentences.npz (float16, as stored there),
                                    grouped per chunk; memory-mapped, never read whole
     serving/sentence_orders.npy    the sentence order of each row (int32)
+    serving/chunk_vectors.npy      the chunk embeddings, unit length, float32, in the table's row order:
+                                   dense retrieval is an exact search over them (Chroma's HNSW query
+                                   returned a different top 60 in each new process for one query vector)
 
 Loading reads the ids, source ids and sentence spans (about 0.1 s at 70,000 chunks); a passage is read
 when it is first asked for. Everything here is derived from the collection and sentences.npz, so the
@@ -37,6 +40,7 @@ SERVING_DIR = "serving"
 PASSAGES_FILE = "passages.sqlite"
 VECTORS_FILE = "sentence_vectors.npy"
 ORDERS_FILE = "sentence_orders.npy"
+CHUNK_VECTORS_FILE = "chunk_vectors.npy"
 SCHEMA = (
     "CREATE TABLE chunks (row INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, source_id TEXT NOT NULL, "
     "type TEXT NOT NULL, document TEXT NOT NULL, metadata TEXT NOT NULL, "
@@ -44,12 +48,30 @@ SCHEMA = (
 )
 
 
+def unit_rows(vectors: np.ndarray) -> np.ndarray:
+    """float32 rows scaled to unit length (a zero row stays zero): a dot product is then the cosine."""
+    vectors = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True) if vectors.ndim == 2 else np.ones((0, 1), np.float32)
+    return vectors / np.where(norms > 0, norms, 1.0)
+
+
+def is_complete(root: Path) -> bool:
+    """serving/ holds every file this version writes (older ones lack the chunk vectors)."""
+    directory = root / SERVING_DIR
+    return all((directory / name).is_file() for name in (PASSAGES_FILE, VECTORS_FILE, ORDERS_FILE, CHUNK_VECTORS_FILE))
+
+
 def write_serving(
     root: Path, ids: list[str], documents: list[str], metadatas: list[dict[str, Any]], sentences: SentenceStore,
+    chunk_vectors: np.ndarray,
 ) -> Path:
-    """Write serving/ into a generation directory (before its manifest: the digests cover it)."""
+    """Write serving/ into a generation directory (before its manifest: the digests cover it).
+    `chunk_vectors`: the collection's embeddings, row i for ids[i]."""
     directory = root / SERVING_DIR
     directory.mkdir(exist_ok=True)
+    if len(chunk_vectors) != len(ids):
+        raise ValueError(f"{len(chunk_vectors)} chunk vectors for {len(ids)} chunks")
+    np.save(directory / CHUNK_VECTORS_FILE, unit_rows(chunk_vectors), allow_pickle=False)
     # Sentence rows grouped per chunk, keeping their order within a chunk (what SentenceStore.of returns).
     rows_of: dict[str, list[int]] = {}
     for row, chunk_id in enumerate(sentences.chunk_ids):
@@ -139,6 +161,11 @@ class ServingState:
         if vectors.shape[0] != orders.shape[0] or any(end > orders.shape[0] for _, end in spans.values()):
             raise ValueError("serving/ sentence arrays do not match the passage table")
         self.sentences = MappedSentences(vectors, orders, spans)
+        chunk_file = directory / CHUNK_VECTORS_FILE
+        # memory-mapped: pages are read by the first searches, not at load
+        self.chunk_vectors = np.load(chunk_file, mmap_mode="r", allow_pickle=False) if chunk_file.is_file() else None
+        if self.chunk_vectors is not None and self.chunk_vectors.shape[0] != len(self.ids):
+            raise ValueError("serving/ chunk vectors do not match the passage table")
 
     @classmethod
     def open(cls, root: Path) -> ServingState | None:

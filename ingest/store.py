@@ -42,6 +42,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import chromadb
+import numpy as np
 from chromadb.config import Settings as ChromaSettings
 from chromadb.errors import NotFoundError
 
@@ -49,7 +50,7 @@ from ingest.atomic import atomic_write, fsync_dir  # noqa: F401  (atomic_write: 
 from ingest.lexical import LexicalIndex
 from ingest.models import FileDigest, Manifest
 from ingest.sentences import SentenceStore
-from ingest.serving import SERVING_DIR, MappedSentences, ServingState
+from ingest.serving import SERVING_DIR, MappedSentences, ServingState, unit_rows
 from ingest.terms import TERMS_FILE
 
 log = logging.getLogger(__name__)
@@ -520,6 +521,7 @@ class IndexHandle:
     skipped: IndexDamaged | None = None
     # serving/ of the generation (None: built before it existed; the assistant then scans Chroma).
     serving: ServingState | None = None
+    _dense: tuple[list[str], np.ndarray] | None = None  # dense_table() of a generation without serving/
 
     def all_chunks(self) -> list[dict]:
         """Every chunk with id, document and metadata (small corpora: the whole collection)."""
@@ -536,6 +538,27 @@ class IndexHandle:
                     break
                 offset += CHUNK_PAGE
         return list(self._chunk_cache.values())
+
+    def dense_table(self) -> tuple[list[str], np.ndarray]:
+        """(ids, unit-length chunk vectors, row i for ids[i]) for exact dense search: serving/'s
+        memory-mapped array, or for a generation without it the collection's embeddings, read once."""
+        if self.serving is not None and self.serving.chunk_vectors is not None:
+            return self.serving.ids, self.serving.chunk_vectors
+        if self._dense is None:
+            ids: list[str] = []
+            parts: list[np.ndarray] = []
+            offset = 0
+            while True:  # in pages, as all_chunks
+                got = self.collection.get(include=["embeddings"], limit=CHUNK_PAGE, offset=offset)
+                ids.extend(got["ids"])
+                if len(got["ids"]):
+                    parts.append(np.asarray(got["embeddings"], dtype=np.float32))
+                if len(got["ids"]) < CHUNK_PAGE:
+                    break
+                offset += CHUNK_PAGE
+            dim = self.manifest.embedding_dim or 0
+            self._dense = (ids, unit_rows(np.vstack(parts)) if parts else np.zeros((0, dim), np.float32))
+        return self._dense
 
     def chunks_of(self, source_id: str) -> list[dict]:
         chunks = [c for c in self.all_chunks() if c["metadata"]["source_id"] == source_id]

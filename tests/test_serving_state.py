@@ -19,7 +19,7 @@ from assistant.answer import Assistant
 from assistant.retrieve import Filters, ServedPassages
 from ingest.models import IngestReport
 from ingest.pipeline import run_ingest
-from ingest.serving import PASSAGES_FILE, SERVING_DIR, ServingState
+from ingest.serving import CHUNK_VECTORS_FILE, PASSAGES_FILE, SERVING_DIR, ServingState
 from ingest.settings import Settings
 from ingest.store import IndexDamaged, current_generation, open_index, release_chroma
 
@@ -90,6 +90,12 @@ def test_passages_and_sentence_vectors_equal_those_of_the_chroma_scan(
         with_vectors += bool(want)
     assert with_vectors > 300
     assert table._source_types == chroma._source_types and dict(table._source_of) == chroma._source_of
+    # The exact dense search reads the same unit-length chunk vectors on both paths.
+    (ids_scan, scan), (ids_table, mapped) = chroma.handle.dense_table(), table.handle.dense_table()
+    assert ids_table == list(table.passages)
+    order = {chunk_id: row for row, chunk_id in enumerate(ids_scan)}
+    np.testing.assert_allclose(np.asarray(mapped), scan[[order[c] for c in ids_table]], atol=1e-6)
+    np.testing.assert_allclose(np.linalg.norm(np.asarray(mapped), axis=1), 1.0, atol=1e-5)
 
 
 def test_a_fresh_ingest_writes_the_serving_state(built_index: tuple[Settings, IngestReport]) -> None:
@@ -98,6 +104,7 @@ def test_a_fresh_ingest_writes_the_serving_state(built_index: tuple[Settings, In
     assert generation is not None
     manifest = generation.read_manifest()
     assert f"{SERVING_DIR}/{PASSAGES_FILE}" in manifest.files  # checked on load like every other file
+    assert f"{SERVING_DIR}/{CHUNK_VECTORS_FILE}" in manifest.files
     state = ServingState.open(generation.root)
     assert state is not None and len(state) == report.chunks == len(manifest.chunk_ids())
     assert set(state.ids) == set(manifest.chunk_ids())
