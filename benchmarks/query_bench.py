@@ -176,7 +176,7 @@ def markdown(result: dict[str, Any]) -> str:
         "",
         "| ms | p50 | p95 | mean | max | pass 1 p50 | pass 1 p95 |", "|---|---|---|---|---|---|---|",
     ]
-    names = {"floor": "floor: embed query + Chroma k=5", "retrieval": "retrieval (analysis + hybrid search, top 5)",
+    names = {"floor": "floor: embed query + exact dense search k=5", "retrieval": "retrieval (analysis + hybrid search, top 5)",
              "answer": "full answer (`Assistant.ask`)"}
     for key, label in names.items():
         s, f = lat[key], p1[key]
