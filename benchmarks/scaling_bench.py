@@ -312,7 +312,7 @@ def markdown(result: dict[str, Any]) -> str:
                      f"{a['loaded'].get('rss_mb')} → {b['loaded'].get('rss_mb')} | {a['serving'].get('rss_mb')} → **{b['serving'].get('rss_mb')}** | "
                      f"{a['serving'].get('peak_rss_mb')} → {b['serving'].get('peak_rss_mb')} |")
     lines += ["", "Where the retrieval time goes (p50 / p95 ms, each part timed on its own):", "",
-              "| corpus | analysis | embed query | Chroma n=60 | BM25 (bm25s + rank) | fusion, boost, diversity (Python) | per-place + named boost |",
+              "| corpus | analysis | embed query | dense n=60 (exact) | BM25 (bm25s + rank) | fusion, boost, diversity (Python) | per-place + named boost |",
               "|---|---|---|---|---|---|---|"]
     for r in rows:
         p = r["parts_ms"]
