@@ -141,6 +141,24 @@ class QuestionAnalysis(BaseModel):
         return {source for place in self.places for source in place.covered_by}
 
 
+ASKED_ONLY = (Intent.figure, Intent.trend)
+# A sentence ends at . ! ? and a space, not after an abbreviation ("t.o.v. 2019", "prov. Utrecht").
+ABBREVIATIONS = ("bijv", "ca", "incl", "excl", "resp", "prov", "nr", "mln", "mld", "evt", "gem", "max", "min")
+SENTENCE_END = re.compile(r"(?<=[.!?])(?<!\b\w\.)" + "".join(rf"(?<!\b{a}\.)" for a in ABBREVIATIONS) + r"\s+", re.I)
+
+
+def _intents(text: str) -> list[Intent]:
+    """The question's intents in INTENT_PATTERNS order. A figure or a trend is what is asked only
+    when the asking sentence names it: in "… die cijfers staan niet in regio in beeld. Waar halen we
+    dat vandaan?" or "… ziet op tegen de kosten. Welke regeling kan ik noemen?" the figure words
+    describe the situation. Other intents (advice, procedure, …) may come from the whole text."""
+    sentences = [s for s in SENTENCE_END.split(text.strip()) if s]
+    asked = [s for s in sentences if s.rstrip().endswith("?")]
+    asking = " ".join(asked) if asked and len(asked) < len(sentences) else text
+    return [intent for intent, pattern in INTENT_PATTERNS
+            if pattern.search(asking if intent in ASKED_ONLY else text)]
+
+
 def _province_patterns(entries: list[SourceEntry]) -> list[tuple[re.Pattern[str], str]]:
     names = sorted({*PROVINCES, *(p for e in entries for p in e.provinces)}, key=len, reverse=True)
     return [
@@ -226,7 +244,7 @@ class QuestionAnalyzer:
                 text = f"{base} {original}"
                 if not places:
                     places = previous_places
-        intents = [intent for intent, pattern in INTENT_PATTERNS if pattern.search(text)]
+        intents = _intents(text)
         if len({p.name.lower() for p in places if p.covered_by}) >= 2 and Intent.comparison not in intents:
             if re.search(r"\bof\b|\ben\b|\bdan\b|\bvergeleken\b", text, re.I):
                 intents.insert(0, Intent.comparison)

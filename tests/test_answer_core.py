@@ -220,3 +220,18 @@ def test_only_a_figure_in_the_asked_unit_supports_a_figure_question(assistant: A
     assert assistant._supports_figure(unit, count)
     assert assistant._supports_figure(unit, share)
     assert not assistant._supports_figure(unit, money)  # 120 and 45% are no amounts of money
+
+
+@pytest.mark.parametrize(("question", "figure"), [
+    # figure words in the situation, not in the asking sentence: not a figure question
+    ("Die cijfers staan niet in Regio in Beeld. Waar halen we dat vandaan?", False),
+    ("Een werkgever ziet op tegen de kosten. Welke regeling kan ik noemen?", False),
+    # the asking sentence names the figure
+    ("Ik wil een werkgever informeren. Hoeveel vacatures stonden er open in regio Amersfoort?", True),
+    # an abbreviation does not end the asking sentence
+    ("hoeveel zijn de vacatures in amersfoort gestegen t.o.v. 2019 (aantal en %)?", True),
+])
+def test_a_figure_is_asked_only_by_the_asking_sentence(assistant: Assistant, question: str, figure: bool) -> None:
+    from assistant.question import Intent
+
+    assert (Intent.figure in assistant.analyzer.analyze(question).intents) is figure
