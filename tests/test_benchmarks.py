@@ -82,7 +82,7 @@ def test_scaling_factor_1_with_20_queries(built_index) -> None:
     row = result["rows"][0]
     assert row["factor"] == 1 and row["synthetic_chunks"] == 0 and row["retrieval_ms"]["n"] == 20
     assert row["memory"]["serving"]["rss_mb"] > 0
-    assert "Chroma n=60" in scaling_bench.markdown(result)
+    assert "dense n=60 (exact)" in scaling_bench.markdown(result)
 
 
 def test_run_only_selection_writes_json_and_markdown(built_index, tmp_path: Path) -> None:
