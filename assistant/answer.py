@@ -625,9 +625,9 @@ class Assistant:
 
 
 def _has_unit(text: str, unit: str) -> bool:
-    """A quantity in `unit` stands in the text (a percentage also as "procent" or percentage points)."""
+    """A quantity in `unit` stands in the text ("45%", "45 procent"; a percentage also in points)."""
     units = {"%": ("%", "procentpunt")}.get(unit, (unit,))
-    return any(q.unit in units for q in find_quantities(text)) or (unit == "%" and "procent" in text.lower())
+    return any(q.unit in units for q in find_quantities(text))
 
 
 def _table_citation(passage, chosen: list[Unit]) -> TableCitation | None:

@@ -16,6 +16,7 @@ from assistant.types import HistoryTurn
 from ingest.lexical import tokenize
 from ingest.places import PlaceTable
 from ingest.registry import SourceEntry
+from ingest.sentences import abbreviation_before
 
 
 class Intent(str, Enum):
@@ -142,9 +143,7 @@ class QuestionAnalysis(BaseModel):
 
 
 ASKED_ONLY = (Intent.figure, Intent.trend)
-# A sentence ends at . ! ? and a space, not after an abbreviation ("t.o.v. 2019", "prov. Utrecht").
-ABBREVIATIONS = ("bijv", "ca", "incl", "excl", "resp", "prov", "nr", "mln", "mld", "evt", "gem", "max", "min")
-SENTENCE_END = re.compile(r"(?<=[.!?])(?<!\b\w\.)" + "".join(rf"(?<!\b{a}\.)" for a in ABBREVIATIONS) + r"\s+", re.I)
+SENTENCE_END = re.compile(r"[.!?]\s+")
 
 
 def _intents(text: str) -> list[Intent]:
@@ -152,11 +151,22 @@ def _intents(text: str) -> list[Intent]:
     when the asking sentence names it: in "… die cijfers staan niet in regio in beeld. Waar halen we
     dat vandaan?" or "… ziet op tegen de kosten. Welke regeling kan ik noemen?" the figure words
     describe the situation. Other intents (advice, procedure, …) may come from the whole text."""
-    sentences = [s for s in SENTENCE_END.split(text.strip()) if s]
+    sentences = _sentences(text.strip())
     asked = [s for s in sentences if s.rstrip().endswith("?")]
     asking = " ".join(asked) if asked and len(asked) < len(sentences) else text
     return [intent for intent, pattern in INTENT_PATTERNS
             if pattern.search(asking if intent in ASKED_ONLY else text)]
+
+
+def _sentences(text: str) -> list[str]:
+    """A question's sentences: split after . ! ? and a space, not after an abbreviation ("t.o.v.
+    2019", "prov. Utrecht"); a question may go on in lower case ("… in beeld. waar halen we …")."""
+    sentences, start = [], 0
+    for end in SENTENCE_END.finditer(text):
+        if not abbreviation_before(text, end.start()):
+            sentences.append(text[start : end.start() + 1])
+            start = end.end()
+    return [s for s in (*sentences, text[start:]) if s.strip()]
 
 
 def _province_patterns(entries: list[SourceEntry]) -> list[tuple[re.Pattern[str], str]]:

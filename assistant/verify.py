@@ -38,6 +38,7 @@ from assistant import evaluate as _evaluate
 from assistant.evaluate import untraceable_numbers
 from assistant.types import Answer, Citation, Figure
 from ingest.numbers import Quantity, find_quantities, same_value
+from ingest.sentences import abbreviation_before
 
 log = logging.getLogger(__name__)
 
@@ -50,12 +51,6 @@ _END = re.compile(
     rf"(?:[.!?]+[\"'’”)\]]*(?:{MARKER_GROUP.pattern})?|{MARKER_GROUP.pattern})(?=\s+(?P<next>.)|\s*$)"
 )
 _NEXT_STARTS = re.compile(r"[A-ZÀ-ÖØ-Þ0-9•€\"'‘“(\[–\-*]")
-# Abbreviations that end in a dot without ending the sentence.
-_ABBREVIATIONS = {
-    "o.a", "bijv", "bv", "ca", "mln", "mld", "mrd", "t.o.v", "m.b.t", "i.v.m", "d.w.z", "enz", "etc",
-    "nr", "blz", "p", "pag", "par", "hfst", "art", "afb", "fig", "dhr", "mevr", "mw", "drs", "dr", "ir",
-    "ing", "prof", "e.d", "e.a", "resp", "incl", "excl", "vgl", "jl", "z.g.a.n", "zgn", "m.n", "a.s",
-}
 _ENUMERATOR = re.compile(r"^\s*(?:[•\-*–]\s*)?(?:\d{1,2}|[a-z])[.)]\s+")
 _BULLET = re.compile(r"^\s*(?:[•*\-–]|\d{1,2}[.)])\s")
 _SCALE_WORD = re.compile(r"(duizend|mln|miljoen|mld|mrd|miljard)\b", re.IGNORECASE)
@@ -149,7 +144,7 @@ def _line_spans(line: str) -> list[tuple[int, int]]:
             continue
         if m.group("next") is not None and not _NEXT_STARTS.match(m.group("next")):
             continue
-        if _abbreviation_before(line, m.start()) or re.fullmatch(r"(?:\d{1,2}|[a-z])[.)]", line[start : m.end()]):
+        if abbreviation_before(line, m.start()) or re.fullmatch(r"(?:\d{1,2}|[a-z])[.)]", line[start : m.end()]):
             continue  # "o.a. ..." or a list enumerator "2. ..."
         spans.append((start, m.end()))
         rest = line[m.end() :]
@@ -159,12 +154,6 @@ def _line_spans(line: str) -> list[tuple[int, int]]:
         spans.append((start, end))
     return spans
 
-
-def _abbreviation_before(line: str, dot: int) -> bool:
-    if line[dot] != ".":
-        return False
-    word = re.search(r"([\w.]+)$", line[:dot])
-    return word is not None and word.group(1).lower() in _ABBREVIATIONS
 
 
 # --------------------------------------------------------------------------------------------

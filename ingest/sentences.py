@@ -14,6 +14,22 @@ from pathlib import Path
 import numpy as np
 
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9‘'\"“(€•])")
+# Dutch abbreviations that end in a dot without ending the sentence (answers and questions are split
+# with them: assistant/verify.py, assistant/question.py).
+ABBREVIATIONS = frozenset({
+    "o.a", "bijv", "bv", "ca", "mln", "mld", "mrd", "t.o.v", "m.b.t", "i.v.m", "d.w.z", "enz", "etc",
+    "nr", "blz", "p", "pag", "par", "hfst", "art", "afb", "fig", "dhr", "mevr", "mw", "drs", "dr", "ir",
+    "ing", "prof", "e.d", "e.a", "resp", "incl", "excl", "vgl", "jl", "z.g.a.n", "zgn", "m.n", "a.s",
+    "prov", "evt", "gem", "max", "min",
+})
+
+
+def abbreviation_before(text: str, dot: int) -> bool:
+    """The dot at `dot` ends an abbreviation ("t.o.v.", "prov."), not a sentence."""
+    if text[dot] != ".":
+        return False
+    word = re.search(r"([\w.]+)$", text[:dot])
+    return word is not None and word.group(1).lower() in ABBREVIATIONS
 BULLET_LINE = re.compile(r"^(?:•|\d{1,2}[.)]\s)")
 CAPTION_LINE = re.compile(r"^(Afbeelding|Figuur|Tabel|Grafiek|Kaart)\s+\d", re.IGNORECASE)
 SOURCE_LINE = re.compile(r"^(Bron|Bronnen)\s*:", re.IGNORECASE)

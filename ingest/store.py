@@ -528,16 +528,21 @@ class IndexHandle:
         if not self._chunk_cache and self.serving is not None:  # the same records, without a Chroma scan
             self._chunk_cache.update((chunk["id"], chunk) for chunk in self.serving.chunks())
         if not self._chunk_cache:
-            # In pages: one get() of more than 32,766 ids fails in Chroma's SQLite ("too many SQL variables").
-            offset = 0
-            while True:
-                got = self.collection.get(include=["documents", "metadatas"], limit=CHUNK_PAGE, offset=offset)
+            for got in self._pages(["documents", "metadatas"]):
                 for chunk_id, document, metadata in zip(got["ids"], got["documents"], got["metadatas"], strict=True):
                     self._chunk_cache[chunk_id] = {"id": chunk_id, "document": document, "metadata": metadata}
-                if len(got["ids"]) < CHUNK_PAGE:
-                    break
-                offset += CHUNK_PAGE
         return list(self._chunk_cache.values())
+
+    def _pages(self, include: list[str]) -> Iterator[dict]:
+        """The whole collection in pages: one get() of more than 32,766 ids fails in Chroma's SQLite
+        ("too many SQL variables")."""
+        offset = 0
+        while True:
+            got = self.collection.get(include=include, limit=CHUNK_PAGE, offset=offset)
+            yield got
+            if len(got["ids"]) < CHUNK_PAGE:
+                return
+            offset += CHUNK_PAGE
 
     def dense_table(self) -> tuple[list[str], np.ndarray]:
         """(ids, unit-length chunk vectors, row i for ids[i]) for exact dense search: serving/'s
@@ -547,15 +552,10 @@ class IndexHandle:
         if self._dense is None:
             ids: list[str] = []
             parts: list[np.ndarray] = []
-            offset = 0
-            while True:  # in pages, as all_chunks
-                got = self.collection.get(include=["embeddings"], limit=CHUNK_PAGE, offset=offset)
+            for got in self._pages(["embeddings"]):
                 ids.extend(got["ids"])
                 if len(got["ids"]):
                     parts.append(np.asarray(got["embeddings"], dtype=np.float32))
-                if len(got["ids"]) < CHUNK_PAGE:
-                    break
-                offset += CHUNK_PAGE
             dim = self.manifest.embedding_dim or 0
             self._dense = (ids, unit_rows(np.vstack(parts)) if parts else np.zeros((0, dim), np.float32))
         return self._dense
