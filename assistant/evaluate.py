@@ -27,6 +27,7 @@ import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -268,6 +269,12 @@ def _number_keys(text: str, *, expression: bool = False) -> set[str]:
     return keys
 
 
+@lru_cache(maxsize=8192)
+def _passage_keys(text: str) -> frozenset[str]:
+    """`_number_keys` of a cited passage, once per process (passages recur across answers)."""
+    return frozenset(_number_keys(text))
+
+
 # --------------------------------------------------------------------------------------------
 # Text checks
 # --------------------------------------------------------------------------------------------
@@ -344,7 +351,7 @@ def untraceable_numbers(answer: Answer, *, include_metadata: bool = True) -> lis
     """
     pool: set[str] = set()
     for citation in answer.citations:
-        pool |= _number_keys(citation.text)
+        pool |= _passage_keys(citation.text)
         if include_metadata:
             pool |= _number_keys(" ; ".join([citation.title, citation.edition, citation.section]))
             pool |= {str(p) for p in (citation.page, citation.page_end) if p is not None}

@@ -81,6 +81,14 @@ def text_terms(text: str) -> frozenset[str]:
     return frozenset(tokenize(text))
 
 
+@lru_cache(maxsize=32768)
+def _text_facts(text: str) -> tuple[str, bool, bool, float, float, bool]:
+    """What `unit_matrix` reads of a sentence without the question, once per sentence text:
+    lowered text, a yearless number, a lead-in, log words, anaphoric, a plain count."""
+    return (text.lower(), bool(YEARLESS_NUMBER.search(text)), text.rstrip().endswith(":"), math.log1p(len(text.split())),
+            float(bool(ANAPHORA.match(text))), bool(PLAIN_COUNT.search(text)))
+
+
 def _inv(rank: int | None) -> float:
     return 0.0 if rank is None else 1.0 / (1.0 + rank)
 
@@ -110,29 +118,31 @@ def unit_matrix(units, analysis: QuestionAnalysis, idf: dict[str, float], query_
     low, high = (min(raw), max(raw)) if raw else (0.0, 1.0)
     spread = (high - low) or 1.0
     best_in = {cid: max(vals) for cid, vals in by_passage.items()}
-    context_terms: dict[str, tuple[frozenset[str], frozenset[str], str]] = {}
+    context_terms: dict[str, tuple[frozenset[str], float, float, float]] = {}
     rows = []
     for unit, similarity in zip(units, raw, strict=True):
         passage = unit.passage
         cid = passage.chunk_id
-        if cid not in context_terms:
+        if cid not in context_terms:  # what depends on the passage's text only: once per passage
+            whole = text_terms(passage.text)
+            context = f"{passage.section_path} {passage.text}".lower()
             context_terms[cid] = (
-                text_terms(passage.section_path), text_terms(passage.text),
-                f"{passage.section_path} {passage.text}".lower(),
+                text_terms(passage.section_path),
+                sum(weight[t] for t in terms if t in whole) / total,
+                float(bool(years) and not any(y in context for y in years)),
+                float(bool(places) and any(name in context for name in places)),
             )
-        section, whole, context = context_terms[cid]
+        section, passage_coverage, year_miss, place_in_passage = context_terms[cid]
         present = [t for t in terms if has_term(t, unit.terms)]
         own = sum(weight[t] for t in present) / total
         text = unit.text
-        lowered = text.lower()
-        has_number = bool(YEARLESS_NUMBER.search(text))
+        lowered, has_number, lead_in, log_words, anaphoric, plain_count = _text_facts(text)
         near = has_number and number_near_term(text, terms)
         bullet = unit.kind == "bullet"
-        lead_in = text.rstrip().endswith(":")
         rows.append([
             own,
             sum(weight[t] for t in terms if t in section and t not in present) / total,
-            sum(weight[t] for t in terms if t in whole) / total,
+            passage_coverage,
             (len(present) / len(terms)) if terms else 0.0,
             passage.score,
             _inv(unit.rank),
@@ -147,10 +157,10 @@ def unit_matrix(units, analysis: QuestionAnalysis, idf: dict[str, float], query_
             float(figure and near),
             float(analysis.wants_percentage and ("%" in text or "procent" in lowered)),
             float(bool(years) and any(y in text for y in years)),
-            float(bool(years) and not any(y in context for y in years)),
+            year_miss,
             float(bool(analysis.quarters) and any(QUARTER_WORDS[q] in lowered for q in analysis.quarters)),
             float(bool(places) and any(name in lowered for name in places)),
-            float(bool(places) and any(name in context for name in places)),
+            place_in_passage,
             float(passage.source_id in place_sources),
             float(passage.source_id in named),
             float(bullet),
@@ -159,9 +169,9 @@ def unit_matrix(units, analysis: QuestionAnalysis, idf: dict[str, float], query_
             float(explain and bullet),
             float(explain and lead_in),
             float(unit.order == 0),
-            math.log1p(len(text.split())),
-            float(bool(ANAPHORA.match(text))),
-            float(wants_count and near and bool(PLAIN_COUNT.search(text))),
+            log_words,
+            anaphoric,
+            float(wants_count and near and plain_count),
             float(figure and bullet),
         ])
     base = np.asarray(rows, dtype=float).reshape(len(units), len(UNIT_FEATURES) - N_RELATIVE)

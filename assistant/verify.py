@@ -191,8 +191,9 @@ class _Pool:
     quarters: list[float] = field(default_factory=list)
 
     def add_text(self, text: str) -> None:
-        for q in _cached_quantities(text or ""):
-            self.add(q)
+        values, quarters = _text_pool(text or "")
+        self.values.extend(values)
+        self.quarters.extend(quarters)
 
     def add(self, q: Quantity) -> None:
         if q.kind == "quarter":
@@ -219,6 +220,16 @@ class _Pool:
 def _cached_quantities(text: str) -> tuple[Quantity, ...]:
     """Passages are audited again for every sentence that cites them: parse each text once."""
     return tuple(find_quantities(text))
+
+
+@lru_cache(maxsize=4096)
+def _text_pool(text: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """What `_Pool.add` adds for each quantity of a text, once per text (a passage is added again
+    for every sentence that cites it)."""
+    pool = _Pool()
+    for q in _cached_quantities(text):
+        pool.add(q)
+    return tuple(pool.values), tuple(pool.quarters)
 
 
 def _figure_pool(figures: Sequence[Figure], metadata: bool) -> _Pool:
@@ -328,7 +339,7 @@ def _untraceable(
             periods.add_text(citation.text)
         periods.add_text(source_meta.get(citation.source_id, ""))
     missing = [
-        q.text for q in numbers_of(sentence.text)
+        q.text for q in _sentence_numbers(sentence.text)
         if not (periods if q.kind in ("year", "quarter") else pool).traces(q)
     ]
     # Second opinion: the evaluation's scanner, against this sentence's own citations (and, for the
@@ -337,6 +348,18 @@ def _untraceable(
         if surface not in missing:
             missing.append(surface)
     return list(dict.fromkeys(missing))
+
+
+@lru_cache(maxsize=8192)
+def _sentence_numbers(text: str) -> tuple[Quantity, ...]:
+    """`numbers_of` a sentence, once per sentence text (quoted sentences recur across answers)."""
+    return tuple(numbers_of(text))
+
+
+@lru_cache(maxsize=8192)
+def _sentence_scan(text: str) -> tuple:
+    """The evaluation scanner's numbers of a sentence (markers removed), once per sentence text."""
+    return tuple(_evaluate._scan(_evaluate.strip_markers(text), normalised=True))
 
 
 @lru_cache(maxsize=8192)
@@ -363,7 +386,7 @@ def _evaluation_untraceable(text: str, citations: Sequence[Citation], figures: S
         if metadata:
             pool |= _evaluation_keys(f.label)
     missing: list[str] = []
-    for number in _evaluate._scan(_evaluate.strip_markers(text), normalised=True):
+    for number in _sentence_scan(text):
         if number.glued or number.trivial or number.reference or number.keys() & pool:
             continue
         if number.parts and all(_evaluate._key(p) in pool or p < 10 for p in number.parts):
@@ -460,6 +483,7 @@ INJECTION = re.compile(
 )
 
 
+@lru_cache(maxsize=32768)  # a pure function of the text; passage sentences recur across questions
 def instruction_like(text: str) -> bool:
     """Whether `text` gives orders to a language model ("negeer alle eerdere instructies ...").
 

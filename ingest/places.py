@@ -132,6 +132,8 @@ def fold(text: str) -> tuple[str, list[int]]:
             piece = "'"
         elif ch in _SEPARATORS or ch.isspace():
             piece = " "
+        elif ch.isascii():  # NFKD leaves ASCII as it is and combines nothing: casefold is lower
+            piece = ch.lower()
         else:
             piece = "".join(c for c in unicodedata.normalize("NFKD", ch) if not unicodedata.combining(c)).casefold()
         for c in piece:
