@@ -270,9 +270,10 @@ def _number_keys(text: str, *, expression: bool = False) -> set[str]:
 
 
 @lru_cache(maxsize=8192)
-def _passage_keys(text: str) -> frozenset[str]:
-    """`_number_keys` of a cited passage, once per process (passages recur across answers)."""
-    return frozenset(_number_keys(text))
+def number_keys(text: str, expression: bool = False) -> frozenset[str]:
+    """`_number_keys`, once per text per process: cited passages recur across answers, and the
+    number audit (assistant/verify.py) reads the same texts."""
+    return frozenset(_number_keys(text, expression=expression))
 
 
 # --------------------------------------------------------------------------------------------
@@ -351,7 +352,7 @@ def untraceable_numbers(answer: Answer, *, include_metadata: bool = True) -> lis
     """
     pool: set[str] = set()
     for citation in answer.citations:
-        pool |= _passage_keys(citation.text)
+        pool |= number_keys(citation.text)
         if include_metadata:
             pool |= _number_keys(" ; ".join([citation.title, citation.edition, citation.section]))
             pool |= {str(p) for p in (citation.page, citation.page_end) if p is not None}

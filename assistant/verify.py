@@ -217,17 +217,11 @@ class _Pool:
 
 
 @lru_cache(maxsize=4096)
-def _cached_quantities(text: str) -> tuple[Quantity, ...]:
-    """Passages are audited again for every sentence that cites them: parse each text once."""
-    return tuple(find_quantities(text))
-
-
-@lru_cache(maxsize=4096)
 def _text_pool(text: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """What `_Pool.add` adds for each quantity of a text, once per text (a passage is added again
     for every sentence that cites it)."""
     pool = _Pool()
-    for q in _cached_quantities(text):
+    for q in find_quantities(text):
         pool.add(q)
     return tuple(pool.values), tuple(pool.quarters)
 
@@ -362,11 +356,6 @@ def _sentence_scan(text: str) -> tuple:
     return tuple(_evaluate._scan(_evaluate.strip_markers(text), normalised=True))
 
 
-@lru_cache(maxsize=8192)
-def _evaluation_keys(text: str, expression: bool = False) -> frozenset[str]:
-    return frozenset(_evaluate._number_keys(text, expression=expression))
-
-
 def _evaluation_untraceable(text: str, citations: Sequence[Citation], figures: Sequence[Figure],
                             metadata: bool) -> list[str]:
     """`untraceable_numbers` of an answer made of `text` with these citations and figures, with the
@@ -374,17 +363,17 @@ def _evaluation_untraceable(text: str, citations: Sequence[Citation], figures: S
     the evaluation's; the whole kept text still goes through `untraceable_numbers` itself."""
     pool: set[str] = set()
     for c in citations:
-        pool |= _evaluation_keys(c.text)
+        pool |= _evaluate.number_keys(c.text)
         if metadata:
-            pool |= _evaluation_keys(f"{c.title} ; {c.edition} ; {c.section}")
+            pool |= _evaluate.number_keys(f"{c.title} ; {c.edition} ; {c.section}")
             pool |= {str(p) for p in (c.page, c.page_end) if p is not None}
     for f in figures:
-        pool |= _evaluation_keys(f.display)
-        pool |= _evaluation_keys(f.expression, True)
+        pool |= _evaluate.number_keys(f.display)
+        pool |= _evaluate.number_keys(f.expression, True)
         if math.isfinite(f.value):
             pool.add(_evaluate._key(Decimal(repr(f.value))))
         if metadata:
-            pool |= _evaluation_keys(f.label)
+            pool |= _evaluate.number_keys(f.label)
     missing: list[str] = []
     for number in _sentence_scan(text):
         if number.glued or number.trivial or number.reference or number.keys() & pool:
