@@ -25,7 +25,7 @@ from assistant.compose import (
 )
 from assistant.features import UNIT_FEATURES, question_row, split_compounds, unit_matrix
 from assistant.linear import AnswerModels
-from assistant.question import Intent, QuestionAnalysis, QuestionAnalyzer
+from assistant.question import MONTH_NAMES, Intent, QuestionAnalysis, QuestionAnalyzer
 from assistant.retrieve import Filters, HybridRetriever, Passage
 from assistant.calculate import compute, wanted_operations
 from assistant.types import Answer, Citation, Figure, HistoryTurn, TableCitation
@@ -51,6 +51,17 @@ DATE_EXPRESSION = re.compile(
 )
 NATIONAL = re.compile(r"\blandelijk|\bin nederland\b|\bnederlandse\b|\bnationa", re.IGNORECASE)
 QUARTER_WORDS = {1: "eerste kwartaal", 2: "tweede kwartaal", 3: "derde kwartaal", 4: "vierde kwartaal"}
+
+
+def _names_quarter(text: str, quarter: int) -> bool:
+    """The lowered text names the quarter or its last month ("eind juni" closes the second quarter)."""
+    return QUARTER_WORDS[quarter] in text or f"q{quarter}" in text or MONTH_NAMES[3 * quarter - 1] in text
+
+
+def _names_month(text: str, month: int) -> bool:
+    """The lowered text names the month or the quarter it falls in."""
+    quarter = (month - 1) // 3 + 1
+    return MONTH_NAMES[month - 1] in text or QUARTER_WORDS[quarter] in text or f"q{quarter}" in text
 PLAIN_NUMBER = re.compile(r"(?<![\w.,])(?!(?:19|20)\d\d\b)\d+(?:[.,]\d+)*")
 
 
@@ -171,6 +182,15 @@ class Assistant:
     corpus_years = property(lambda self: self.state.corpus_years)
     areas = property(lambda self: self.state.areas)
     source_meta = property(lambda self: self.state.source_meta)
+
+    def corpus_units(self, stem: str) -> list[Unit]:
+        """Usable sentences of the whole index that name a word starting with `stem` (a computed
+        figure's count of all units is a corpus fact, not always among the retrieved passages)."""
+        stem = stem.lower()
+        word = re.compile(r"(?<!\w)" + re.escape(stem))
+        usable = self.quality.usable
+        return [u for passage in self.retriever.passages.values() if stem in passage.text.lower()
+                for u in split_units(passage, RETRIEVE_K) if word.search(u.text.lower()) and usable(u)]
 
     def refresh(self) -> None:
         """Follow a new index generation published by an ingest (cheap check per question).
@@ -306,7 +326,7 @@ class Assistant:
             return self._refusal(question, decision.reason, request_id, started, timings, analysis,
                                  nearest=self._nearest(candidates, decision.reason, analysis))
         chosen = select_short(units, candidates, analysis, self.quality, models.composition)
-        figures, operands, note = decision.computed or compute(analysis, candidates)
+        figures, operands, note = decision.computed or compute(analysis, candidates, self.corpus_units)
         if figures:
             operands = list({id(u): u for u in operands}.values())  # both operands may stand in one sentence
             chosen = [*operands, *(u for u in chosen if u not in operands)]
@@ -430,7 +450,7 @@ class Assistant:
         supported = bool(supporting) if figure_intent else True
         computed = None
         if not supported and wanted_operations(analysis.text):
-            computed = compute(analysis, candidates)
+            computed = compute(analysis, candidates, self.corpus_units)
             supported = bool(computed[0])  # the asked figure is a calculation on found ones
         # Is the question about what the sources treat at all: no sentence comes close to it in e5
         # space ("een recept voor stamppot", "het weer morgen"); threshold learned on training folds.
@@ -475,8 +495,10 @@ class Assistant:
             return False
         if analysis.relative_period and not COMPARED.search(text):
             return False  # "een jaar eerder": only a sentence that compares with an earlier period answers
-        if analysis.quarters and not any(QUARTER_WORDS[q] in text or f"q{q}" in text for q in analysis.quarters):
+        if analysis.quarters and not any(_names_quarter(text, q) for q in analysis.quarters):
             return False
+        if analysis.months and not any(_names_month(text, m) for m in analysis.months):
+            return False  # "eind september 2025": a figure of June is not the answer
         context = f"{unit.passage.section_path} {unit.passage.text}".lower()
         flat = context.replace("-", "").replace(" ", "")
         for place in analysis.places:

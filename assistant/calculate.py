@@ -9,6 +9,7 @@ evaluated from strings.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 
@@ -31,6 +32,8 @@ class Operation(str, Enum):
     part_of_base = "part_of_base"  # rate × base: "waarvan ruim de helft (54%)"
     per_year = "per_year"  # an amount for a span of years, per year
     ratio = "ratio"
+    per_unit = "per_unit"  # an amount over all units, per unit: "gemiddeld per werkgever"
+    scale_up = "scale_up"  # a rate per unit (or "6 op de 10") over all units: "landelijk over alle regio's"
 
 
 CHANGE_VERB = (
@@ -53,6 +56,17 @@ OPERATION_PATTERNS: list[tuple[Operation, re.Pattern[str]]] = [
         + r"|\bhoeveel\b(?!\s*(?:%|procent))(?:.*\b(?:neemt|nam)\b.*\b(?:toe|af)\b|\s+(?:is|zijn|was|waren)\b.*\b(?:gestegen|gedaald|toegenomen|afgenomen|gegroeid|gekrompen)\b)",
         re.I)),
 ]
+NOUN = r"(?P<noun>[^\W\d_][\w'’-]{3,})"
+PER_NOUN = re.compile(r"\b(?:per|elke|iedere)\s+" + NOUN, re.I)
+ASKS_PER_UNIT = re.compile(r"\bhoeveel\b[^?]*?\bper\s+" + NOUN, re.I)
+RATE_OF_UNITS = re.compile(r"\d\s+op\s+(?:de\s+)?10\s+" + NOUN, re.I)
+ALL_UNITS = re.compile(r"\blandelijk\b|\bover alle\b|\balle\b|\bin totaal\b|\bopgeteld\b|\bdoortrek\w*|\bin heel nederland\b", re.I)
+# A count of all units stands in a sentence that says so ("Alle 420.000 werkgevers in Nederland").
+TOTALITY = re.compile(r"\balle\b|\btotaal\b|\bin nederland\b|\blandelijk\b", re.I)
+TIME_NOUNS = frozenset({"jaar", "maand", "week", "dag", "uur", "kwartaal", "persoon"})
+# Sentences of the whole corpus that name a word starting like the given stem (the count of all
+# units is a corpus fact, not always in the passages retrieved for the question).
+Lookup = Callable[[str], list[Unit]]
 ALSO_PERCENT = re.compile(r"\b(?:en|in) (?:%|procent)|aantal en %|\(aantal en %\)|en in %", re.I)
 
 
@@ -65,6 +79,9 @@ class Operand:
 
 def wanted_operations(question: str) -> list[Operation]:
     operations = [op for op, pattern in OPERATION_PATTERNS if pattern.search(question)]
+    unit_operation = _unit_operation(question)
+    if unit_operation is not None:
+        operations.append(unit_operation[0])
     if Operation.difference in operations and ALSO_PERCENT.search(question) and Operation.percent_change not in operations:
         operations.append(Operation.percent_change)
     if Operation.percent_change in operations and Operation.difference not in operations and re.search(r"aantal en", question, re.I):
@@ -193,9 +210,17 @@ def _fmt(quantity: Quantity) -> str:
 Result = tuple[list[Figure], list[Unit], str]
 
 
-def compute(analysis: QuestionAnalysis, units: list[Unit]) -> Result:
-    """Figures for the question (with the units whose numbers they use), or a note on what is missing."""
+def compute(analysis: QuestionAnalysis, units: list[Unit], lookup: Lookup | None = None) -> Result:
+    """Figures for the question (with the units whose numbers they use), or a note on what is missing.
+    `lookup` finds corpus sentences by word stem (the count of all units of a per-unit figure)."""
     operations = wanted_operations(analysis.text)
+    if Operation.per_unit in operations or Operation.scale_up in operations:
+        result = _over_units(analysis, sorted(units, key=lambda u: -u.score)[:12], lookup)
+        if result[0]:
+            return result
+        operations = [op for op in operations if op not in (Operation.per_unit, Operation.scale_up)]
+        if not operations:
+            return result  # nothing else asked: the note says which figure is missing
     points = bool(PERCENTAGE_POINTS.search(analysis.text))
     if points:  # a change in procentpunten is a difference of two percentages
         operations = list(dict.fromkeys(Operation.difference if op is Operation.percent_change else op for op in operations))
@@ -747,3 +772,81 @@ def _count_near_prefix(unit: Unit, word: str, window: int = 8) -> Quantity | Non
             if gap <= window and (best is None or gap < best[0]):
                 best = (gap, quantity)
     return best[1] if best else None
+
+
+def _unit_operation(question: str) -> tuple[Operation, str] | None:
+    """(operation, unit noun) for arithmetic over all units of something: an amount asked per unit
+    ("Hoeveel is dat gemiddeld per werkgever?"), or a rate per unit named in the question and asked
+    over all units ("0,5 fte per arbeidsmarktregio ... landelijk over alle regio's")."""
+    asked = ASKS_PER_UNIT.search(question)
+    if asked and not tokenize(asked.group("noun"))[:1] == [] and tokenize(asked.group("noun"))[0] not in TIME_NOUNS:
+        return Operation.per_unit, asked.group("noun")
+    if ALL_UNITS.search(question):
+        for pattern in (PER_NOUN, RATE_OF_UNITS):
+            for match in pattern.finditer(question):
+                around = question[max(0, match.start() - 40) : match.end() + 25]
+                if re.search(r"\d", around) and (tokenize(match.group("noun")) or ["jaar"])[0] not in TIME_NOUNS:
+                    return Operation.scale_up, match.group("noun")
+    return None
+
+
+def _count_of_all(noun: str, ranked: list[Unit], lookup: Lookup | None, exclude: Quantity | None) -> tuple[Quantity, Unit] | None:
+    """The count of all units of `noun`: a plain count beside the noun in a sentence that says it
+    counts all of them; the retrieved sentences first, then the corpus."""
+    stem = noun.lower()[: max(5, min(len(noun), 8))]
+    pools = [ranked, lookup(stem) if lookup else []]
+    for pool in pools:
+        for unit in pool:
+            if not TOTALITY.search(unit.text):
+                continue
+            quantity = _count_near_prefix(unit, noun.lower(), window=3)
+            if quantity is not None and quantity.value > 1 and (exclude is None or quantity.value != exclude.value):
+                return quantity, unit
+    return None
+
+
+def _question_operand(analysis: QuestionAnalysis, ranked: list[Unit], lookup: Lookup | None, noun: str,
+                      kinds: tuple[str, ...]) -> tuple[Quantity, Unit] | None:
+    """A number the question itself names (the rate or amount), taken from a source sentence that
+    states it, so the operand is traceable; without one in the question, the best relevant sentence's."""
+    asked = [q for q in find_quantities(analysis.original) if q.kind in kinds or q.unit in ("%", "fte", "€")]
+    asked = [q for q in asked if q.kind not in ("year", "quarter", "date", "range")]
+    stem = noun.lower()[: max(5, min(len(noun), 8))]
+    for pool in (ranked, lookup(stem) if lookup else []):
+        for unit in pool:
+            for quantity in find_quantities(unit.text):
+                if any(quantity.value == q.value and (quantity.unit == q.unit or not q.unit) for q in asked):
+                    return quantity, unit
+    return None
+
+
+def _over_units(analysis: QuestionAnalysis, ranked: list[Unit], lookup: Lookup | None) -> Result:
+    found = _unit_operation(analysis.text)
+    if found is None:
+        return [], [], ""
+    operation, noun = found
+    operand = _question_operand(analysis, ranked, lookup, noun, ("money", "number", "word", "percent"))
+    if operand is None:
+        return [], [], ""
+    quantity, unit = operand
+    count = _count_of_all(noun, ranked, lookup, quantity)
+    if count is None:
+        return [], [], f"Ik heb het totale aantal {noun} niet in de bronnen gevonden, dus ik reken niets uit."
+    total, total_unit = count
+    if operation is Operation.per_unit:
+        value = quantity.value / total.value
+        figure = Figure(
+            label=f"gemiddeld per {noun}", value=round(value, 4),
+            display=("€ " if quantity.unit == "€" else "") + format_number(round(value) if value >= 100 else round(value, 1)),
+            unit=quantity.unit, expression=f"{_fmt(quantity)} / {_fmt(total)}",
+        )
+    else:
+        rate = quantity.value / 100 if quantity.unit == "%" else quantity.value
+        value = rate * total.value
+        unit_label = "" if quantity.unit == "%" else quantity.unit
+        display = format_number(round(value + 1e-9, 1)) + (f" {unit_label}" if unit_label and unit_label != "€" else "")
+        figure = Figure(
+            label=f"over alle {noun}", value=round(value, 4), display=display, unit=unit_label,
+            expression=f"{_fmt(quantity)} × {_fmt(total)}",
+        )
+    return [figure], [unit, total_unit] if total_unit is not unit else [unit], ""

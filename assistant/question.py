@@ -75,6 +75,10 @@ OWN_FORECAST = re.compile(
 MAX_CONTEXT_CHARS = 2000
 YEAR = re.compile(r"\b(19[5-9]\d|20[0-9]\d)\b")
 QUARTER = re.compile(r"\b(?:(eerste|tweede|derde|vierde)\s+kwartaal|[kq]([1-4]))\b", re.IGNORECASE)
+MONTH_NAMES = ("januari", "februari", "maart", "april", "mei", "juni", "juli", "augustus", "september",
+               "oktober", "november", "december")
+# A month of a named year ("eind september 2025"): a period as precise as a quarter.
+MONTH = re.compile(r"\b(" + "|".join(MONTH_NAMES) + r")\s+(?:19|20)\d\d\b", re.IGNORECASE)
 FOLLOW_UP = re.compile(r"^\s*(?:en|maar|ook)\b|^\s*(?:hoe zit (?:dat|het)|wat dan|idem)\b", re.IGNORECASE)
 GEMEENTE = re.compile(r"\bgemeente\s+([A-Z][\w'’-]+(?:\s[A-Z][\w'’-]+)?)")
 
@@ -115,6 +119,7 @@ class QuestionAnalysis(BaseModel):
     municipality_asked: list[str] = Field(default_factory=list, description="'gemeente X' in the question.")
     years: list[int] = Field(default_factory=list)
     quarters: list[int] = Field(default_factory=list)
+    months: list[int] = Field(default_factory=list, description="Months (1-12) named with a year; a follow-up's own replace the earlier turn's.")
     intent: Intent = Intent.general
     intents: list[Intent] = Field(default_factory=list)
     wants_percentage: bool = False
@@ -263,6 +268,9 @@ class QuestionAnalyzer:
         for match in QUARTER.finditer(text):
             word, digit = match.group(1), match.group(2)
             quarters.append(int(digit) if digit else ["eerste", "tweede", "derde", "vierde"].index(word.lower()) + 1)
+        # A follow-up that names its own month asks about that month, not also the earlier turn's.
+        month_text = original if MONTH.search(original) else text
+        months = sorted({MONTH_NAMES.index(m.group(1).lower()) + 1 for m in MONTH.finditer(month_text)})
         expansions = [extra for pattern, extra in SYNONYMS if re.search(pattern, text, re.IGNORECASE)]
         region_hint = " ".join(
             f"arbeidsmarktregio {p.region}" for p in places
@@ -282,6 +290,7 @@ class QuestionAnalyzer:
             municipality_asked=[m.group(1) for m in GEMEENTE.finditer(text)],
             years=sorted({int(y) for y in YEAR.findall(text)}),
             quarters=quarters,
+            months=months,
             intent=intent,
             intents=intents,
             other_part=_other_part(original),

@@ -204,22 +204,42 @@ def test_the_asked_unit_is_read_from_the_question(assistant: Assistant, question
     assert assistant.analyzer.analyze(question).asked_unit == unit
 
 
-def test_only_a_figure_in_the_asked_unit_supports_a_figure_question(assistant: Assistant) -> None:
+def _one_sentence_unit(text: str, section: str):
     from assistant.compose import split_units
     from assistant.retrieve import Passage
 
     passage = Passage(
         chunk_id="x", source_id="s", title="t", publisher="p", edition="e", source_type="report", page_start=1,
-        page_end=1, section="Deelnemers", section_path="Deelnemers", chunk_index=0,
-        text="Aan het project namen 120 deelnemers deel, van wie 45% na afloop een baan had.",
+        page_end=1, section=section, section_path=section, chunk_index=0, text=text,
     )
     [unit] = split_units(passage, 0)
+    return unit
+
+
+def test_only_a_figure_in_the_asked_unit_supports_a_figure_question(assistant: Assistant) -> None:
+    unit = _one_sentence_unit("Aan het project namen 120 deelnemers deel, van wie 45% na afloop een baan had.", "Deelnemers")
     count = assistant.analyzer.analyze("Hoeveel deelnemers namen deel aan het project?")
     share = assistant.analyzer.analyze("Hoeveel procent van de deelnemers had na afloop een baan?")
     money = assistant.analyzer.analyze("Hoeveel geld kregen de deelnemers van het project?")
     assert assistant._supports_figure(unit, count)
     assert assistant._supports_figure(unit, share)
     assert not assistant._supports_figure(unit, money)  # 120 and 45% are no amounts of money
+
+
+def test_a_figure_of_another_month_does_not_answer_a_month_question(assistant: Assistant) -> None:
+    """A month with its year is a period like a quarter: June's figure does not answer September
+    (the sources run to June 2025), a follow-up's own month replaces the earlier turn's."""
+    from assistant.types import HistoryTurn
+
+    unit = _one_sentence_unit("Eind juni 2025 hadden 7.200 mensen in de regio een WW-uitkering.", "WW")
+    june = assistant.analyzer.analyze("Hoeveel mensen hadden eind juni 2025 een WW-uitkering?")
+    quarter = assistant.analyzer.analyze("Hoeveel mensen hadden in het tweede kwartaal van 2025 een WW-uitkering?")
+    history = [HistoryTurn(question="Hoeveel mensen hadden eind juni 2025 een WW-uitkering?", answer="7.200 [1].")]
+    september = assistant.analyzer.analyze("En eind september 2025?", history)
+    assert june.months == [6] and september.months == [9]
+    assert assistant._supports_figure(unit, june) and assistant._supports_figure(unit, quarter)
+    assert not assistant._supports_figure(unit, september)
+    assert assistant.ask("En eind september 2025?", history).refused
 
 
 @pytest.mark.parametrize(("question", "figure"), [

@@ -294,6 +294,84 @@ def test_list_total_does_not_add_different_things() -> None:
     assert figures == []
 
 
+# -- arithmetic over all units: per unit, and a rate over all units --------------------------------
+
+PER_REGION = "Dit komt neer op ongeveer 0,8 fte voor jongerenorganisaties per arbeidsmarktregio."
+ALL_REGIONS = "Uiterlijk in 2026 werken alle 35 arbeidsmarktregio’s met een meerjarenagenda."
+BUDGET_ALL = "Met jaarlijks ongeveer € 2,1 miljard aan subsidies zijn gemeenten een grote financier."
+ALL_EMPLOYERS = "Alle 420.000 werkgevers in Nederland moeten bij de Werkcentra terecht kunnen."
+RATE_EMPLOYERS = "Uit onderzoek blijkt dat 3 op de 10 werkgevers een vacature moeilijk vervult."
+
+
+@pytest.mark.parametrize(("question", "expected"), [
+    ("Als elke regio 2 fte per arbeidsmarktregio krijgt, hoeveel fte is dat landelijk?", Operation.scale_up),
+    ("Het budget is 5 miljoen. Hoeveel is dat gemiddeld per werkgever?", Operation.per_unit),
+    ("Hoeveel vacatures stonden er gemiddeld per kwartaal open?", None),  # a period, not a unit to share over
+    ("Hoeveel uur per week werken deeltijders?", None),
+    ("Hoeveel fte krijgt SBB per arbeidsmarktregio?", Operation.per_unit),
+])
+def test_unit_operations_recognised(question: str, expected: Operation | None) -> None:
+    operations = wanted_operations(question)
+    if expected is None:
+        assert Operation.per_unit not in operations and Operation.scale_up not in operations
+    else:
+        assert expected in operations
+
+
+def test_a_rate_per_unit_over_all_units() -> None:
+    figure, used = one_figure(
+        "Als jongerenorganisaties 0,8 fte per arbeidsmarktregio krijgen, hoeveel fte is dat landelijk?",
+        PER_REGION, ALL_REGIONS)
+    assert figure.value == pytest.approx(28.0)
+    assert figure.display == "28 fte"
+    assert figure.expression == "0,8 fte × 35"
+    assert used == [PER_REGION, ALL_REGIONS]
+
+
+def test_a_rate_out_of_ten_over_all_units() -> None:
+    figure, used = one_figure(
+        "3 op de 10 werkgevers vervult een vacature moeilijk. Hoeveel werkgevers zijn dat in heel Nederland?",
+        RATE_EMPLOYERS, ALL_EMPLOYERS)
+    assert figure.value == pytest.approx(126_000)
+    assert figure.display == "126.000"
+    assert used == [RATE_EMPLOYERS, ALL_EMPLOYERS]
+
+
+def test_an_amount_per_unit_with_the_count_from_the_corpus() -> None:
+    """The count of all units need not be retrieved: the lookup finds it in the corpus."""
+    [whole] = units_of(ALL_EMPLOYERS, chunk=7)
+    looked_up: list[str] = []
+
+    def lookup(stem: str) -> list[Unit]:
+        looked_up.append(stem)
+        return [whole]
+
+    question = "Gemeenten geven jaarlijks zo'n 2,1 miljard aan subsidies. Hoeveel is dat gemiddeld per werkgever?"
+    figures, used, note = compute(ANALYZER.analyze(question), units_of(BUDGET_ALL), lookup)
+    assert note == "" and looked_up
+    (figure,) = figures
+    assert figure.value == pytest.approx(5000)
+    assert figure.display == "€ 5.000"
+    assert figure.expression == "€ 2,1 miljard / 420.000"
+    assert [u.text for u in used] == [BUDGET_ALL, ALL_EMPLOYERS]
+
+
+def test_over_all_units_needs_the_rate_in_a_source_and_the_count_of_all() -> None:
+    # the rate named in the question stands in no source sentence: nothing to trace it to
+    figures, _, _ = run("Als elke regio 0,9 fte per arbeidsmarktregio krijgt, hoeveel fte is dat landelijk?",
+                        PER_REGION, ALL_REGIONS)
+    assert figures == []
+    # the count of all units is missing: the note says so, without a digit
+    figures, used, note = run(
+        "Als jongerenorganisaties 0,8 fte per arbeidsmarktregio krijgen, hoeveel fte is dat landelijk?", PER_REGION)
+    assert figures == [] and used == [] and "arbeidsmarktregio" in note and not re.search(r"\d", note)
+    # a count that does not say it counts all of them ("35 arbeidsmarktregio's doen mee") is no total
+    figures, _, _ = run(
+        "Als jongerenorganisaties 0,8 fte per arbeidsmarktregio krijgen, hoeveel fte is dat landelijk?",
+        PER_REGION, "In de pilot doen 12 arbeidsmarktregio’s mee.")
+    assert figures == []
+
+
 # -- shares across two sentences of one source -----------------------------------------------------
 
 PART = "Van de ingeschreven werkzoekenden hebben er 7.390 een bijstandsuitkering."
