@@ -60,10 +60,11 @@ NOUN = r"(?P<noun>[^\W\d_][\w'’-]{3,})"
 PER_NOUN = re.compile(r"\b(?:per|elke|iedere)\s+" + NOUN, re.I)
 ASKS_PER_UNIT = re.compile(r"\bhoeveel\b[^?]*?\bper\s+" + NOUN, re.I)
 RATE_OF_UNITS = re.compile(r"\d\s+op\s+(?:de\s+)?10\s+" + NOUN, re.I)
-ALL_UNITS = re.compile(r"\blandelijk\b|\bover alle\b|\balle\b|\bin totaal\b|\bopgeteld\b|\bdoortrek\w*|\bin heel nederland\b", re.I)
+ALL_UNITS = re.compile(r"\blandelijk\b|\bover alle\b|\balle\b|\bin totaal\b|\bopgeteld\b|\bin heel nederland\b", re.I)
 # A count of all units stands in a sentence that says so ("Alle 420.000 werkgevers in Nederland").
 TOTALITY = re.compile(r"\balle\b|\btotaal\b|\bin nederland\b|\blandelijk\b", re.I)
-TIME_NOUNS = frozenset({"jaar", "maand", "week", "dag", "uur", "kwartaal", "persoon"})
+# "per kwartaal", "per jaar": a period to average over (the per-year path), not units to count.
+TIME_NOUNS = frozenset(tokenize("jaar maand week dag uur kwartaal"))
 # Sentences of the whole corpus that name a word starting like the given stem (the count of all
 # units is a corpus fact, not always in the passages retrieved for the question).
 Lookup = Callable[[str], list[Unit]]
