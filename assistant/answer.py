@@ -51,18 +51,21 @@ DATE_EXPRESSION = re.compile(
 )
 NATIONAL = re.compile(r"\blandelijk|\bin nederland\b|\bnederlandse\b|\bnationa", re.IGNORECASE)
 QUARTER_WORDS = {1: "eerste kwartaal", 2: "tweede kwartaal", 3: "derde kwartaal", 4: "vierde kwartaal"}
+PLAIN_NUMBER = re.compile(r"(?<![\w.,])(?!(?:19|20)\d\d\b)\d+(?:[.,]\d+)*")
+
+
+def _quarter_named(text: str, quarter: int) -> bool:
+    return QUARTER_WORDS[quarter] in text or f"q{quarter}" in text
 
 
 def _names_quarter(text: str, quarter: int) -> bool:
     """The lowered text names the quarter or its last month ("eind juni" closes the second quarter)."""
-    return QUARTER_WORDS[quarter] in text or f"q{quarter}" in text or MONTH_NAMES[3 * quarter - 1] in text
+    return _quarter_named(text, quarter) or MONTH_NAMES[3 * quarter - 1] in text
 
 
 def _names_month(text: str, month: int) -> bool:
     """The lowered text names the month or the quarter it falls in."""
-    quarter = (month - 1) // 3 + 1
-    return MONTH_NAMES[month - 1] in text or QUARTER_WORDS[quarter] in text or f"q{quarter}" in text
-PLAIN_NUMBER = re.compile(r"(?<![\w.,])(?!(?:19|20)\d\d\b)\d+(?:[.,]\d+)*")
+    return MONTH_NAMES[month - 1] in text or _quarter_named(text, (month - 1) // 3 + 1)
 
 
 COMPARED = re.compile(
@@ -190,7 +193,8 @@ class Assistant:
         word = re.compile(r"(?<!\w)" + re.escape(stem))
         usable = self.quality.usable
         return [u for passage in self.retriever.passages.values() if stem in passage.text.lower()
-                for u in split_units(passage, RETRIEVE_K) if word.search(u.text.lower()) and usable(u)]
+                for u in split_units(passage, RETRIEVE_K)  # ranked after every retrieved passage
+                if word.search(u.text.lower()) and usable(u)]
 
     def refresh(self) -> None:
         """Follow a new index generation published by an ingest (cheap check per question).

@@ -215,12 +215,13 @@ def compute(analysis: QuestionAnalysis, units: list[Unit], lookup: Lookup | None
     """Figures for the question (with the units whose numbers they use), or a note on what is missing.
     `lookup` finds corpus sentences by word stem (the count of all units of a per-unit figure)."""
     operations = wanted_operations(analysis.text)
-    if Operation.per_unit in operations or Operation.scale_up in operations:
-        result = _over_units(analysis, sorted(units, key=lambda u: -u.score)[:12], lookup)
+    over_units = _unit_operation(analysis.text)
+    if over_units is not None:
+        result = _over_units(analysis, sorted(units, key=lambda u: -u.score)[:12], lookup, *over_units)
         if result[0]:
             return result
         operations = [op for op in operations if op not in (Operation.per_unit, Operation.scale_up)]
-        if not operations:
+        if not operations and not ESTIMATE.search(analysis.text):
             return result  # nothing else asked: the note says which figure is missing
     points = bool(PERCENTAGE_POINTS.search(analysis.text))
     if points:  # a change in procentpunten is a difference of two percentages
@@ -749,10 +750,15 @@ def _share_across(analysis: QuestionAnalysis, ranked: list[Unit]) -> Result:
     return [], [], "Ik heb het deel en het geheel niet allebei gevonden, dus ik reken geen aandeel uit."
 
 
+def _prefix(word: str) -> str:
+    """The start of a word that its inflections and compounds share ("bijstand" for "bijstandsuitkering")."""
+    return word.lower()[: max(5, min(len(word), 8))]
+
+
 def _count_near_prefix(unit: Unit, word: str, window: int = 8) -> Quantity | None:
     """A plain count within `window` words of a word that starts like `word` ("bijstand" finds
     "bijstandsuitkering (7.390)")."""
-    stem = word[: max(5, min(len(word), 8))]
+    stem = _prefix(word)
     # A word that starts like it, or a name whose stem is it: the head is a stem, and the stem of a
     # place name is not always its prefix ("Groningen" stems to "groon"). Only names: for common
     # words the prefix rule stays as strict as it was.
@@ -775,45 +781,47 @@ def _count_near_prefix(unit: Unit, word: str, window: int = 8) -> Quantity | Non
     return best[1] if best else None
 
 
+def _unit_noun(word: str) -> bool:
+    stems = tokenize(word)
+    return bool(stems) and stems[0] not in TIME_NOUNS
+
+
 def _unit_operation(question: str) -> tuple[Operation, str] | None:
     """(operation, unit noun) for arithmetic over all units of something: an amount asked per unit
     ("Hoeveel is dat gemiddeld per werkgever?"), or a rate per unit named in the question and asked
     over all units ("0,5 fte per arbeidsmarktregio ... landelijk over alle regio's")."""
     asked = ASKS_PER_UNIT.search(question)
-    if asked and not tokenize(asked.group("noun"))[:1] == [] and tokenize(asked.group("noun"))[0] not in TIME_NOUNS:
-        return Operation.per_unit, asked.group("noun")
+    if asked and _unit_noun(asked.group("noun")):
+        return Operation.per_unit, asked.group("noun").lower()
     if ALL_UNITS.search(question):
         for pattern in (PER_NOUN, RATE_OF_UNITS):
             for match in pattern.finditer(question):
-                around = question[max(0, match.start() - 40) : match.end() + 25]
-                if re.search(r"\d", around) and (tokenize(match.group("noun")) or ["jaar"])[0] not in TIME_NOUNS:
-                    return Operation.scale_up, match.group("noun")
+                around = question[max(0, match.start() - 40) : match.end() + 25]  # the rate stands beside it
+                if re.search(r"\d", around) and _unit_noun(match.group("noun")):
+                    return Operation.scale_up, match.group("noun").lower()
     return None
 
 
-def _count_of_all(noun: str, ranked: list[Unit], lookup: Lookup | None, exclude: Quantity | None) -> tuple[Quantity, Unit] | None:
-    """The count of all units of `noun`: a plain count beside the noun in a sentence that says it
-    counts all of them; the retrieved sentences first, then the corpus."""
-    stem = noun.lower()[: max(5, min(len(noun), 8))]
-    pools = [ranked, lookup(stem) if lookup else []]
-    for pool in pools:
+def _count_of_all(noun: str, ranked: list[Unit], lookup: Lookup | None, exclude: Quantity) -> tuple[Quantity, Unit] | None:
+    """The count of all units of `noun`: a plain count right beside the noun ("alle 35
+    arbeidsmarktregio's"; a wider window reaches the sentence's other numbers) in a sentence that
+    says it counts all of them; the retrieved sentences first, then the corpus."""
+    for pool in (ranked, lookup(_prefix(noun)) if lookup else []):
         for unit in pool:
             if not TOTALITY.search(unit.text):
                 continue
-            quantity = _count_near_prefix(unit, noun.lower(), window=3)
-            if quantity is not None and quantity.value > 1 and (exclude is None or quantity.value != exclude.value):
+            quantity = _count_near_prefix(unit, noun, window=3)
+            if quantity is not None and quantity.value > 1 and quantity.value != exclude.value:
                 return quantity, unit
     return None
 
 
-def _question_operand(analysis: QuestionAnalysis, ranked: list[Unit], lookup: Lookup | None, noun: str,
-                      kinds: tuple[str, ...]) -> tuple[Quantity, Unit] | None:
-    """A number the question itself names (the rate or amount), taken from a source sentence that
-    states it, so the operand is traceable; without one in the question, the best relevant sentence's."""
-    asked = [q for q in find_quantities(analysis.original) if q.kind in kinds or q.unit in ("%", "fte", "€")]
-    asked = [q for q in asked if q.kind not in ("year", "quarter", "date", "range")]
-    stem = noun.lower()[: max(5, min(len(noun), 8))]
-    for pool in (ranked, lookup(stem) if lookup else []):
+def _question_operand(analysis: QuestionAnalysis, ranked: list[Unit], lookup: Lookup | None, noun: str) -> tuple[Quantity, Unit] | None:
+    """The number the question itself names (the rate or amount), taken from a source sentence that
+    states it, so the operand is traceable (the retrieved sentences first, then the corpus's that
+    name the noun); None when no source states it."""
+    asked = [q for q in find_quantities(analysis.original) if q.kind in ("money", "number", "percent", "word")]
+    for pool in (ranked, lookup(_prefix(noun)) if lookup else []):
         for unit in pool:
             for quantity in find_quantities(unit.text):
                 if any(quantity.value == q.value and (quantity.unit == q.unit or not q.unit) for q in asked):
@@ -821,12 +829,17 @@ def _question_operand(analysis: QuestionAnalysis, ranked: list[Unit], lookup: Lo
     return None
 
 
-def _over_units(analysis: QuestionAnalysis, ranked: list[Unit], lookup: Lookup | None) -> Result:
-    found = _unit_operation(analysis.text)
-    if found is None:
-        return [], [], ""
-    operation, noun = found
-    operand = _question_operand(analysis, ranked, lookup, noun, ("money", "number", "word", "percent"))
+def _unit_display(value: float, unit: str) -> str:
+    """'€ 10.476', '17,5 fte', '252.000': whole numbers from 100 on, one decimal (half up) below."""
+    number = format_number(round(value) if abs(value) >= 100 else round(value + 1e-9, 1))
+    if unit == "€":
+        return f"€ {number}"
+    return f"{number} {unit}" if unit else number
+
+
+def _over_units(analysis: QuestionAnalysis, ranked: list[Unit], lookup: Lookup | None,
+                operation: Operation, noun: str) -> Result:
+    operand = _question_operand(analysis, ranked, lookup, noun)
     if operand is None:
         return [], [], ""
     quantity, unit = operand
@@ -835,19 +848,12 @@ def _over_units(analysis: QuestionAnalysis, ranked: list[Unit], lookup: Lookup |
         return [], [], f"Ik heb het totale aantal {noun} niet in de bronnen gevonden, dus ik reken niets uit."
     total, total_unit = count
     if operation is Operation.per_unit:
-        value = quantity.value / total.value
-        figure = Figure(
-            label=f"gemiddeld per {noun}", value=round(value, 4),
-            display=("€ " if quantity.unit == "€" else "") + format_number(round(value) if value >= 100 else round(value, 1)),
-            unit=quantity.unit, expression=f"{_fmt(quantity)} / {_fmt(total)}",
-        )
+        value, unit_label = quantity.value / total.value, quantity.unit
+        label, expression = f"gemiddeld per {noun}", f"{_fmt(quantity)} / {_fmt(total)}"
     else:
         rate = quantity.value / 100 if quantity.unit == "%" else quantity.value
-        value = rate * total.value
-        unit_label = "" if quantity.unit == "%" else quantity.unit
-        display = format_number(round(value + 1e-9, 1)) + (f" {unit_label}" if unit_label and unit_label != "€" else "")
-        figure = Figure(
-            label=f"over alle {noun}", value=round(value, 4), display=display, unit=unit_label,
-            expression=f"{_fmt(quantity)} × {_fmt(total)}",
-        )
-    return [figure], [unit, total_unit] if total_unit is not unit else [unit], ""
+        value, unit_label = rate * total.value, "" if quantity.unit == "%" else quantity.unit
+        label, expression = f"over alle {noun}", f"{_fmt(quantity)} × {_fmt(total)}"
+    figure = Figure(label=label, value=round(value, 4), display=_unit_display(value, unit_label),
+                    unit=unit_label, expression=expression)
+    return [figure], [unit, total_unit], ""
