@@ -46,7 +46,8 @@ OPERATION_PATTERNS: list[tuple[Operation, re.Pattern[str]]] = [
     (Operation.base_level, re.compile(r"\bterug(?:ge)?reken|\bterug te rekenen|\bterugrekening", re.I)),
     (Operation.per_year, re.compile(r"\bgemiddeld per jaar\b|\bper jaar gemiddeld\b", re.I)),
     (Operation.ratio, re.compile(r"\bhoeveel keer (?:zo )?(?:groot|veel|hoog)|\bhoeveel maal\b|\bverhouding tussen\b", re.I)),
-    (Operation.share, re.compile(r"\bwelk (?:percentage|deel|aandeel)\b|\bhoeveel procent van\b|\bwelk aandeel\b", re.I)),
+    (Operation.share, re.compile(
+        r"\bwelk (?:percentage|deel|aandeel)\b|\bhoeveel procent van\b|\b(?:hoe groot|wat) is het (?:aandeel|percentage)\b", re.I)),
     (Operation.percent_change, re.compile(
         r"\bmet hoeveel (?:%|procent)|\bprocentuele?\b|\bhoeveel (?:%|procent)\b.*\b" + CHANGE_VERB, re.I)),
     (Operation.total, re.compile(r"\bsamen\b|\bin totaal\b|\bopgeteld\b|\bbij elkaar\b", re.I)),
@@ -98,19 +99,46 @@ def _quantities(unit: Unit) -> list[Quantity]:
     return [q for q in find_quantities(unit.text) if q.kind not in ("year", "quarter", "date", "range")]
 
 
+def _anchor_positions(text: str, anchor: str) -> list[tuple[int, int]]:
+    """Where a year, place name or stemmed term stands in the text."""
+    if anchor.isdigit() or " " in anchor or anchor[:1].isupper():
+        return [(m.start(), m.end()) for m in re.finditer(r"(?<![\w])" + re.escape(anchor) + r"(?![\w])", text, re.I)]
+    return [(start, end) for word, start, end in _words(text) if (tokenize(word) or [""])[0] == anchor]
+
+
+# "In 2025 betrof dit 518.000 mensen (11%), tegenover 812.000 (20%) in 2015": two clauses, each
+# with its own period (or place) and its own figures.
+CONTRAST = re.compile(r",?\s+(?:tegenover|vergeleken met|ten opzichte van|terwijl)\s+", re.I)
+
+
+def clause_pair(unit: Unit, first: str, second: str, prefer_counts: bool) -> tuple[Quantity, Quantity] | None:
+    """Operands from the two sides of a contrast: each side names one anchor, and its first figure
+    (a count first when counts are preferred, in the unit both sides share) belongs to it."""
+    sides = CONTRAST.split(unit.text)
+    if len(sides) != 2:
+        return None
+    index = []
+    for anchor in (first, second):
+        holding = [i for i, side in enumerate(sides) if _anchor_positions(side, anchor)]
+        if len(holding) != 1:
+            return None
+        index.append(holding[0])
+    if index[0] == index[1]:
+        return None
+    found = [[q for q in find_quantities(sides[i]) if q.kind not in ("year", "quarter", "date", "range")] for i in index]
+    for unit_label in (["", "%"] if prefer_counts else ["%", ""]):
+        a = next((q for q in found[0] if q.unit == unit_label), None)
+        b = next((q for q in found[1] if q.unit == unit_label), None)
+        if a is not None and b is not None:
+            return a, b
+    return None
+
+
 def quantity_near(unit: Unit, anchor: str, direction: str | None = None) -> Quantity | None:
     """The number standing closest to `anchor` (a year, a place name or a stemmed term) in the sentence.
     `direction` 'before'/'after' keeps to numbers on one side of the anchor (lists are consistent)."""
     text = unit.text
-    positions: list[tuple[int, int]] = []
-    if anchor.isdigit() or " " in anchor or anchor[:1].isupper():
-        for match in re.finditer(r"(?<![\w])" + re.escape(anchor) + r"(?![\w])", text, re.I):
-            positions.append((match.start(), match.end()))
-    else:
-        for word, start, end in _words(text):
-            stems = tokenize(word)
-            if stems and stems[0] == anchor:
-                positions.append((start, end))
+    positions = _anchor_positions(text, anchor)
     if not positions:
         return None
     best: tuple[int, Quantity] | None = None
@@ -163,6 +191,10 @@ def find_pair(
         pairs.sort(key=lambda pair: pair[0].quantity.unit != "")
     if pairs:
         return pairs[0]
+    for unit in units:
+        contrast = clause_pair(unit, first, second, prefer_counts)
+        if contrast is not None and want_unit in (None, contrast[0].unit):
+            return Operand(contrast[0], unit, first), Operand(contrast[1], unit, second)
     one = find_operand(units, first, set())
     if one is None:
         return None, None

@@ -94,6 +94,8 @@ def assert_refused(result: tuple[list, list[Unit], str], *, note_required: bool 
         ("Hoeveel is het gemiddeld per jaar?", [Operation.per_year]),
         ("Hoeveel keer zo groot is de vraag als het aanbod?", [Operation.ratio]),
         ("Hoeveel instellingen zijn er in totaal?", [Operation.total]),
+        ("Hoe groot is het aandeel vrouwen onder de werkzoekenden?", [Operation.share]),
+        ("Wat is het percentage werkzoekenden met een bijstandsuitkering?", [Operation.share]),
         ("Wat is het verschil tussen vrouwelijke en mannelijke statushouders?", [Operation.difference]),
         ("Hoeveel werknemers werken er ongeveer in de zorg?", []),  # rate x base is found by 'ongeveer'
         ("Met hoeveel mensen is de krijgsmacht?", []),  # no change verb: no change asked
@@ -187,6 +189,35 @@ def test_versus_assigns_the_numbers_in_the_order_the_sentence_names_the_sides() 
 def test_versus_with_different_units_computes_nothing() -> None:
     sentence = "Vrouwelijke statushouders werken veel minder vaak dan de mannelijke statushouders (17% tegen 4.700)."
     assert_refused(run("Wat is het verschil tussen vrouwelijke en mannelijke statushouders?", sentence))
+
+
+CONTRAST_YEARS = ("In het eerste kwartaal van 2024 ging het om 41.000 starters (9% van alle werkenden), "
+                  "tegenover 56.000 (12%) in het eerste kwartaal van 2014.")
+
+
+def test_difference_from_the_two_sides_of_a_contrast() -> None:
+    """Each side of 'tegenover' names its own year and its own figures; the count is taken first."""
+    figure, used = one_figure("Met hoeveel is het aantal starters gedaald tussen 2014 en 2024?", CONTRAST_YEARS)
+    assert figure.value == -15_000
+    assert figure.expression == "41.000 − 56.000"
+    assert set(used) == {CONTRAST_YEARS}  # both operands from the one sentence
+
+
+def test_percentage_points_from_the_two_sides_of_a_contrast() -> None:
+    figure, _ = one_figure("Met hoeveel procentpunt is het aandeel starters gedaald tussen 2014 en 2024?", CONTRAST_YEARS)
+    assert figure.value == -3
+    assert figure.unit == "procentpunt"
+
+
+@pytest.mark.parametrize("sentence", [
+    "In 2014 en in 2024 ging het om 41.000 starters, tegenover 56.000 bij de zzp'ers.",  # both years on one side
+    "In 2024 ging het om 41.000 starters en in 2014 om 56.000 werkenden met (12%) meer.",  # no contrast word
+])
+def test_a_contrast_needs_one_anchor_on_each_side(sentence: str) -> None:
+    from assistant.calculate import clause_pair
+
+    [unit] = units_of(sentence)
+    assert clause_pair(unit, "2014", "2024", prefer_counts=True) is None
 
 
 # -- back-calculation from a forecast --------------------------------------------------------------
