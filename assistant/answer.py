@@ -51,6 +51,11 @@ DATE_EXPRESSION = re.compile(
 )
 NATIONAL = re.compile(r"\blandelijk|\bin nederland\b|\bnederlandse\b|\bnationa", re.IGNORECASE)
 QUARTER_WORDS = {1: "eerste kwartaal", 2: "tweede kwartaal", 3: "derde kwartaal", 4: "vierde kwartaal"}
+# How often something happens, in words ("maandelijks", "per kwartaal", "elk jaar").
+FREQUENCY = re.compile(
+    r"\b(?:dagelijks|wekelijks|maandelijks|jaarlijks|halfjaarlijks|tweejaarlijks|driemaandelijks"
+    r"|(?:per|elk|elke|ieder|iedere|eens per|één keer per|twee keer per) (?:dag|week|maand|kwartaal|jaar|half jaar))\b",
+    re.IGNORECASE)
 PLAIN_NUMBER = re.compile(r"(?<![\w.,])(?!(?:19|20)\d\d\b)\d+(?:[.,]\d+)*")
 
 
@@ -489,7 +494,8 @@ class Assistant:
     def _supports_figure(self, unit: Unit, analysis: QuestionAnalysis) -> bool:
         """A sentence that could carry the asked figure: a number with the asked topic, period and place."""
         text = unit.text.lower()
-        if not PLAIN_NUMBER.search(unit.text) and not re.search(r"\b(?:driekwart|helft|derde|kwart|keer)\b", text):
+        if (not PLAIN_NUMBER.search(unit.text) and not re.search(r"\b(?:driekwart|helft|derde|kwart|keer)\b", text)
+                and not (analysis.asks_frequency and FREQUENCY.search(text))):
             return False
         if analysis.terms and coverage(unit, analysis, self.idf) < FIGURE_COVERAGE:
             return False

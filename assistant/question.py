@@ -62,6 +62,7 @@ PERSONAL_DATA = re.compile(
     r"geboortedatum|\bbsn\b|burgerservicenummer|privé|priveadres|\biban\b|waar woont",
     re.IGNORECASE,
 )
+ASKS_FREQUENCY = re.compile(r"\bhoe vaak\b|\bhoe regelmatig\b|\bmet welke frequentie\b", re.IGNORECASE)
 ASKS_DATE = re.compile(
     r"\bper welke datum\b|\bop welke datum\b|\bvanaf wanneer\b|\bsinds wanneer\b|\btot wanneer\b|\bin welk jaar\b"
     r"|\bwanneer (?:treedt|gaat|start|begint|stopt|eindigt|verschijnt|komt)\b",
@@ -130,6 +131,7 @@ class QuestionAnalysis(BaseModel):
     personal_data: bool = False
     other_part: bool = Field(False, description="A part of a question of several ('Wat is X? Hoeveel ...?') asks no figure.")
     asks_date: bool = Field(False, description="Asks when ('per welke datum', 'vanaf wanneer', 'in welk jaar').")
+    asks_frequency: bool = Field(False, description="Asks how often ('hoe vaak'): 'maandelijks' answers it as a number does.")
     follow_up: bool = False
     terms: list[str] = Field(default_factory=list, description="Stemmed content terms, places removed.")
     region_hint: str = Field("", description="'arbeidsmarktregio X' for each asked municipality of a covered region X.")
@@ -301,6 +303,7 @@ class QuestionAnalyzer:
             sides=comparison_sides(_strip_places(text, places), terms),
             personal_data=bool(PERSONAL_DATA.search(text)),
             asks_date=bool(ASKS_DATE.search(original)),
+            asks_frequency=bool(ASKS_FREQUENCY.search(original)),
             follow_up=follow_up,
             terms=list(dict.fromkeys(terms)),
         )

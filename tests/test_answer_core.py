@@ -226,6 +226,16 @@ def test_only_a_figure_in_the_asked_unit_supports_a_figure_question(assistant: A
     assert not assistant._supports_figure(unit, money)  # 120 and 45% are no amounts of money
 
 
+def test_a_frequency_in_words_answers_how_often(assistant: Assistant) -> None:
+    """'Hoe vaak ...?' is answered by 'maandelijks' as a figure question is by a number."""
+    unit = _one_sentence_unit("De cijfers over werkzoekenden worden maandelijks bijgewerkt op het dashboard.", "Dashboard")
+    often = assistant.analyzer.analyze("Hoe vaak worden de cijfers over werkzoekenden bijgewerkt?")
+    count = assistant.analyzer.analyze("Hoeveel cijfers over werkzoekenden worden bijgewerkt?")
+    assert often.asks_frequency and not count.asks_frequency
+    assert assistant._supports_figure(unit, often)
+    assert not assistant._supports_figure(unit, count)  # no number: no count
+
+
 def test_a_figure_of_another_month_does_not_answer_a_month_question(assistant: Assistant) -> None:
     """A month with its year is a period like a quarter: June's figure does not answer September
     (the sources run to June 2025), a follow-up's own month replaces the earlier turn's."""
