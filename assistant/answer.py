@@ -45,8 +45,7 @@ DENSE_RAW = UNIT_FEATURES.index("dense_raw")
 MIN_COVERAGE = 0.15  # share of the question's topic weight the best sentence must carry
 FIGURE_COVERAGE = 0.25  # ... and a sentence that carries an asked figure
 DATE_EXPRESSION = re.compile(
-    r"\b(?:19|20)\d\d\b|\b(?:januari|februari|maart|april|mei|juni|juli|augustus|september|oktober|november|"
-    r"december|voorjaar|najaar|zomer|kwartaal)\b|\b\d{1,2}[-/]\d{1,2}[-/]\d{2,4}\b",
+    r"\b(?:19|20)\d\d\b|\b(?:" + "|".join(MONTH_NAMES) + r"|voorjaar|najaar|zomer|kwartaal)\b|\b\d{1,2}[-/]\d{1,2}[-/]\d{2,4}\b",
     re.IGNORECASE,
 )
 NATIONAL = re.compile(r"\blandelijk|\bin nederland\b|\bnederlandse\b|\bnationa", re.IGNORECASE)
