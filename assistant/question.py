@@ -265,6 +265,8 @@ class QuestionAnalyzer:
         if len({p.name.lower() for p in places if p.covered_by}) >= 2 and Intent.comparison not in intents:
             if re.search(r"\bof\b|\ben\b|\bdan\b|\bvergeleken\b", text, re.I):
                 intents.insert(0, Intent.comparison)
+        if follow_up and Intent.figure not in intents and _only_a_period(original):
+            intents.insert(0, Intent.figure)  # "en in december 2023?": the earlier turn's figure, another period
         intent = intents[0] if intents else Intent.general
         quarters = []
         for match in QUARTER.finditer(text):
@@ -316,6 +318,16 @@ RELATIVE_PERIOD = re.compile(
     re.I,
 )
 YEAR_TOKEN = re.compile(r"(?:19|20)\d\d")
+PERIOD_STEMS = frozenset(tokenize(
+    "jaar jaren kwartaal kwartalen maand maanden week eerder later ervoor daarvoor erna daarna geleden "
+    "vorig vorige volgend volgende eind begin medio half helft eerste tweede derde vierde " + " ".join(MONTH_NAMES)))
+
+
+def _only_a_period(question: str) -> bool:
+    """The question names a period and nothing else ("en een jaar eerder, december 2023?")."""
+    stems = tokenize(question)
+    periods = YEAR.search(question) or MONTH.search(question) or QUARTER.search(question) or RELATIVE_PERIOD.search(question)
+    return bool(stems) and bool(periods) and all(t.isdigit() or t in PERIOD_STEMS for t in stems)
 GENERIC_TERMS = set(
     tokenize(
         "hoeveel welke welk wat wie waar wanneer hoe waarom regio arbeidsmarktregio gemeente provincie "

@@ -226,6 +226,24 @@ def test_only_a_figure_in_the_asked_unit_supports_a_figure_question(assistant: A
     assert not assistant._supports_figure(unit, money)  # 120 and 45% are no amounts of money
 
 
+def test_a_follow_up_that_names_only_a_period_asks_the_earlier_figure_for_it(assistant: Assistant) -> None:
+    """'En in december 2023?' after a terse 'gwu west-brabant?' asks a figure: its period must then be
+    supported, so a period the sources do not give is refused and one they give is answered."""
+    from assistant.question import Intent
+    from assistant.types import HistoryTurn
+
+    def turn(question: str) -> list[HistoryTurn]:
+        return [HistoryTurn(question=question, answer="...")]
+
+    period = assistant.analyzer.analyze("en een jaar eerder, december 2023?", turn("gwu west-brabant?"))
+    topic = assistant.analyzer.analyze("en in Groningen?", turn("gwu west-brabant?"))
+    assert period.intent is Intent.figure
+    assert topic.intent is not Intent.figure
+    ww = turn("Hoeveel mensen hadden een WW-uitkering in Groningen?")
+    assert not assistant.ask("en eind juni 2025?", ww).refused
+    assert assistant.ask("en eind september 2025?", ww).refused
+
+
 def test_a_frequency_in_words_answers_how_often(assistant: Assistant) -> None:
     """'Hoe vaak ...?' is answered by 'maandelijks' as a figure question is by a number."""
     unit = _one_sentence_unit("De cijfers over werkzoekenden worden maandelijks bijgewerkt op het dashboard.", "Dashboard")
