@@ -53,7 +53,7 @@ QUARTER_WORDS = {1: "eerste kwartaal", 2: "tweede kwartaal", 3: "derde kwartaal"
 # How often something happens, in words ("maandelijks", "per kwartaal", "elk jaar").
 FREQUENCY = re.compile(
     r"\b(?:dagelijks|wekelijks|maandelijks|jaarlijks|halfjaarlijks|tweejaarlijks|driemaandelijks"
-    r"|(?:per|elk|elke|ieder|iedere|eens per|één keer per|twee keer per) (?:dag|week|maand|kwartaal|jaar|half jaar))\b",
+    r"|(?:per|elk|elke|ieder|iedere|eens per) (?:dag|week|maand|kwartaal|jaar|half jaar))\b",  # "twee keer per jaar": 'keer' counts already
     re.IGNORECASE)
 PLAIN_NUMBER = re.compile(r"(?<![\w.,])(?!(?:19|20)\d\d\b)\d+(?:[.,]\d+)*")
 
