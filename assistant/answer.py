@@ -25,7 +25,7 @@ from assistant.compose import (
 )
 from assistant.features import UNIT_FEATURES, question_row, split_compounds, unit_matrix
 from assistant.linear import AnswerModels
-from assistant.question import MONTH_NAMES, Intent, QuestionAnalysis, QuestionAnalyzer
+from assistant.question import MONTH_NAMES, PERIOD_STEMS, Intent, QuestionAnalysis, QuestionAnalyzer
 from assistant.retrieve import Filters, HybridRetriever, Passage
 from assistant.calculate import compute, wanted_operations
 from assistant.types import Answer, Citation, Figure, HistoryTurn, TableCitation
@@ -56,6 +56,10 @@ FREQUENCY = re.compile(
     r"|(?:per|elk|elke|ieder|iedere|eens per) (?:dag|week|maand|kwartaal|jaar|half jaar))\b",  # "twee keer per jaar": 'keer' counts already
     re.IGNORECASE)
 PLAIN_NUMBER = re.compile(r"(?<![\w.,])(?!(?:19|20)\d\d\b)\d+(?:[.,]\d+)*")
+# "(zie afbeelding 4.3)", "paragraaf 3.1", "p. 12": a pointer into the report, not a figure.
+REFERENCE = re.compile(
+    r"\b(?:afbeelding|afb|figuur|fig|tabel|grafiek|paragraaf|par|hoofdstuk|bijlage|pagina|blz|p)\.?\s+\d+(?:[.,]\d+)*",
+    re.IGNORECASE)
 
 
 def _quarter_named(text: str, quarter: int) -> bool:
@@ -493,10 +497,13 @@ class Assistant:
     def _supports_figure(self, unit: Unit, analysis: QuestionAnalysis) -> bool:
         """A sentence that could carry the asked figure: a number with the asked topic, period and place."""
         text = unit.text.lower()
-        if (not PLAIN_NUMBER.search(unit.text) and not re.search(r"\b(?:driekwart|helft|derde|kwart|keer)\b", text)
+        if (not PLAIN_NUMBER.search(REFERENCE.sub(" ", unit.text)) and not re.search(r"\b(?:driekwart|helft|derde|kwart|keer)\b", text)
                 and not (analysis.asks_frequency and FREQUENCY.search(text))):
             return False
-        if analysis.terms and coverage(unit, analysis, self.idf) < FIGURE_COVERAGE:
+        # The period is checked on its own below, so it does not also count as the topic: "in het
+        # eerste kwartaal van 2025" must not make a sentence about another measure support the figure.
+        topic = [t for t in analysis.terms if t not in PERIOD_STEMS] or analysis.terms
+        if topic and coverage(unit, analysis, self.idf, topic) < FIGURE_COVERAGE:
             return False
         if analysis.asked_unit and not _has_unit(unit.text, analysis.asked_unit):
             return False  # "hoeveel procent": a count is not the answer (a share is then computed, or refused)

@@ -253,11 +253,13 @@ def has_term(term: str, terms: frozenset[str]) -> bool:
     return False
 
 
-def coverage(unit: Unit, analysis: QuestionAnalysis, idf: dict[str, float]) -> float:
-    """Share of the question's topic weight a unit carries; words the corpus never uses weigh most."""
+def coverage(unit: Unit, analysis: QuestionAnalysis, idf: dict[str, float], terms: list[str] | None = None) -> float:
+    """Share of the question's topic weight (of `terms`, default all its terms) a unit carries;
+    words the corpus never uses weigh most."""
+    terms = analysis.terms if terms is None else terms
     unknown = unknown_weight(idf)
-    total = sum(idf.get(t, unknown) for t in analysis.terms) or 1.0
-    return sum(idf.get(t, unknown) for t in analysis.terms if has_term(t, unit.terms)) / total
+    total = sum(idf.get(t, unknown) for t in terms) or 1.0
+    return sum(idf.get(t, unknown) for t in terms if has_term(t, unit.terms)) / total
 
 
 def _near_duplicate(a: Unit, b: Unit) -> bool:

@@ -254,6 +254,25 @@ def test_a_frequency_in_words_answers_how_often(assistant: Assistant) -> None:
     assert not assistant._supports_figure(unit, count)  # no number: no count
 
 
+def test_the_period_alone_does_not_make_a_sentence_support_another_measure(assistant: Assistant) -> None:
+    """A sentence that shares only the asked quarter and year is about another figure: the period
+    is checked on its own, the topic must be there besides it."""
+    unit = _one_sentence_unit("In het eerste kwartaal van 2025 werkten 518.000 mensen (11%) in deeltijd.", "Deeltijd")
+    other = assistant.analyzer.analyze("Welk percentage werknemers wisselde in het eerste kwartaal van 2025 van werkgever?")
+    same = assistant.analyzer.analyze("Welk percentage mensen werkte in het eerste kwartaal van 2025 in deeltijd?")
+    assert not assistant._supports_figure(unit, other)
+    assert assistant._supports_figure(unit, same)
+
+
+def test_a_pointer_into_the_report_is_not_a_figure(assistant: Assistant) -> None:
+    """'(zie afbeelding 4.3)' or 'paragraaf 3.1' carries no figure, so it cannot support a count."""
+    pointer = _one_sentence_unit("Het GWU is samengesteld uit diverse groepen (zie afbeelding 4.3).", "GWU")
+    figure = _one_sentence_unit("Het GWU telde in juni 2025 ruim 24.000 werkzoekenden.", "GWU")
+    count = assistant.analyzer.analyze("Hoeveel werkzoekenden telt het GWU?")
+    assert not assistant._supports_figure(pointer, count)
+    assert assistant._supports_figure(figure, count)
+
+
 def test_a_figure_of_another_month_does_not_answer_a_month_question(assistant: Assistant) -> None:
     """A month with its year is a period like a quarter: June's figure does not answer September
     (the sources run to June 2025), a follow-up's own month replaces the earlier turn's."""
