@@ -8,6 +8,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -18,6 +19,7 @@ from assistant.compose import (
     SentenceQuality,
     Unit,
     coverage,
+    has_term,
     idf_from,
     score_units,
     select_short,
@@ -30,6 +32,7 @@ from assistant.retrieve import Filters, HybridRetriever, Passage
 from assistant.calculate import compute, wanted_operations
 from assistant.types import Answer, Citation, Figure, HistoryTurn, TableCitation
 from ingest import terms
+from ingest.lexical import tokenize
 from ingest.embed import get_embedder
 from ingest.numbers import find_quantities
 from ingest.places import PlaceTable
@@ -505,6 +508,8 @@ class Assistant:
         topic = [t for t in analysis.terms if t not in PERIOD_STEMS] or analysis.terms
         if topic and coverage(unit, analysis, self.idf, topic) < FIGURE_COVERAGE:
             return False
+        if analysis.counted and not self._names_counted(unit, analysis.counted):
+            return False  # "hoeveel wajongers": a figure of the GWU as a whole does not count them
         if analysis.asked_unit and not _has_unit(unit.text, analysis.asked_unit):
             return False  # "hoeveel procent": a count is not the answer (a share is then computed, or refused)
         if any(str(year) not in unit.text for year in analysis.years):
@@ -529,6 +534,16 @@ class Assistant:
             if not own or NATIONAL.search(text):
                 return False
         return True
+
+    @staticmethod
+    def _names_counted(unit: Unit, counted: list[str]) -> bool:
+        """The sentence or its section heading names what is counted, also as part of a compound
+        ('jongeren' in 'NEET-jongeren', 'banen' for 'werknemersbanen')."""
+        words = unit.terms | _heading_terms(unit.passage.section_path)
+        return any(
+            has_term(term, words) or any(min(len(term), len(w)) >= 4 and (w.endswith(term) or term.endswith(w) or w.startswith(term)) for w in words)
+            for term in counted
+        )
 
     def _nearest(self, candidates: list[Unit], reason: str, analysis: QuestionAnalysis) -> Unit | None:
         """For a figure, period or topic the sources do not give: the sentence closest to the
@@ -660,6 +675,11 @@ class Assistant:
             answer_text = f"Berekend met cijfers uit {label}: {computed} {marker}.\n{answer_text}"
         return Answer(id=request_id or uuid.uuid4().hex[:12], question=question, answer=answer_text,
                       refused=False, citations=citations, figures=figures)
+
+
+@lru_cache(maxsize=4096)
+def _heading_terms(path: str) -> frozenset[str]:
+    return frozenset(tokenize(path))
 
 
 def _has_unit(text: str, unit: str) -> bool:

@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 
 from assistant.places import PROVINCES
 from assistant.types import HistoryTurn
-from ingest.lexical import tokenize
+from ingest.lexical import STOPWORDS, tokenize
 from ingest.places import PlaceTable
 from ingest.registry import SourceEntry
 from ingest.sentences import abbreviation_before
@@ -134,6 +134,7 @@ class QuestionAnalysis(BaseModel):
     asks_frequency: bool = Field(False, description="Asks how often ('hoe vaak'): 'maandelijks' answers it as a number does.")
     follow_up: bool = False
     terms: list[str] = Field(default_factory=list, description="Stemmed content terms, places removed.")
+    counted: list[str] = Field(default_factory=list, description="Stems of what a figure question counts ('hoeveel wajongers': wajonger).")
     region_hint: str = Field("", description="'arbeidsmarktregio X' for each asked municipality of a covered region X.")
 
     @property
@@ -308,6 +309,8 @@ class QuestionAnalyzer:
             asks_frequency=bool(ASKS_FREQUENCY.search(original)),
             follow_up=follow_up,
             terms=list(dict.fromkeys(terms)),
+            # Only the asking sentence's own: a follow-up ("en bij jongeren onder de 25?") may count another group.
+            counted=counted_terms(_strip_places(original, places)),
         )
 
 
@@ -321,6 +324,41 @@ YEAR_TOKEN = re.compile(r"(?:19|20)\d\d")
 PERIOD_STEMS = frozenset(tokenize(
     "jaar jaren kwartaal kwartalen maand maanden week eerder later ervoor daarvoor erna daarna geleden "
     "vorig vorige volgend volgende eind begin medio half helft eerste tweede derde vierde " + " ".join(MONTH_NAMES)))
+
+
+# What a figure question counts: the words after "hoeveel", "het aantal", "welk percentage", ...
+# ("hoeveel wajongers zitten er ...", "het aandeel bijstandsgerechtigden onder ...").
+COUNTED = re.compile(
+    r"\b(?:hoeveel|aantal|percentage|aandeel)\s+(?:procent\s+|%\s+)?(?:(?:meer|minder|extra)\s+)?"
+    r"((?:van|onder)\s+)?(?:de\s+|het\s+|alle\s+|een\s+)?((?:[^\W_][\w’'-]*\s*){1,3})",
+    re.IGNORECASE,
+)
+# Counted words that say nothing of what is counted ("hoeveel mensen werken in de zorg").
+NOT_COUNTED = frozenset({"er", "zijn", "is", "waren", "was", "daarvan", "hiervan", "ervan", "waarvan",
+                         "hoger", "lager", "groter", "kleiner", "meer", "minder", "vaker"})
+BARE_COUNTS = frozenset(tokenize("mensen personen inwoners procent keer deel aantal totaal geld bedrag euro"))
+
+
+def counted_terms(text: str) -> list[str]:
+    """The stems of what a figure question counts: its adjectives and head noun ("openstaande
+    vacatures", "geregistreerde werkzoekenden"), up to the first word that is no part of it (a stop
+    word, a comparative, a finite verb: 'hoeveel bedraagt ...'). Nothing when the counted word says
+    nothing ("hoeveel mensen ...") or names the base of a share ("hoeveel procent van de ...")."""
+    match = COUNTED.search(text)
+    if not match or match.group(1):
+        return []  # "welk percentage van de volwassenen": the share's base, which a source often leaves out
+    stems: list[str] = []
+    for word in match.group(2).split():
+        word = word.lower().strip("’'-,.?!")
+        if not word or word in STOPWORDS or word.endswith("t") or word in NOT_COUNTED:
+            break
+        found = [t for t in tokenize(word) if not t[0].isdigit() and t not in GENERIC_TERMS and t not in PERIOD_STEMS]
+        if any(t in BARE_COUNTS for t in found):
+            break
+        stems += found
+        if not word.endswith("e"):
+            break  # the head noun: Dutch adjectives before it end in -e ("openstaande", "buitenlandse")
+    return list(dict.fromkeys(stems))
 
 
 def _only_a_period(question: str) -> bool:

@@ -273,6 +273,35 @@ def test_a_pointer_into_the_report_is_not_a_figure(assistant: Assistant) -> None
     assert assistant._supports_figure(figure, count)
 
 
+@pytest.mark.parametrize(("question", "counted"), [
+    ("Hoeveel wajongers zitten er in het GWU?", ["wajonger"]),
+    ("Hoeveel openstaande vacatures had de regio eind juni?", ["openstaand", "vacatur"]),
+    ("Wat is het aantal geregistreerde werkzoekenden in de regio?", ["registreer", "werkzoek"]),
+    ("Hoeveel NEET-jongeren telt de regio?", ["neet", "jonger"]),
+    ("Hoeveel mensen werken er in de zorg?", []),  # 'mensen' says nothing of what is counted
+    ("Hoeveel bedraagt de werkloosheid?", []),  # a verb, not a counted noun
+    ("Welk percentage van de volwassenen doet vrijwilligerswerk?", []),  # the base of a share
+    ("Hoeveel hoger ligt het aantal vacatures?", []),
+])
+def test_what_a_figure_question_counts(question: str, counted: list[str]) -> None:
+    from assistant.question import counted_terms
+
+    assert counted_terms(question) == counted
+
+
+def test_a_figure_of_the_whole_does_not_count_a_group_in_it(assistant: Assistant) -> None:
+    """'Hoeveel wajongers ...' is not answered by a figure of all werkzoekenden; a sentence that
+    names the group, also inside a compound, is."""
+    whole = _one_sentence_unit("In juni 2025 telde het GWU in de regio 24.000 werkzoekenden.", "GWU")
+    group = _one_sentence_unit("Van hen hadden 3.100 werkzoekenden een Wajong-uitkering (wajongers).", "GWU")
+    compound = _one_sentence_unit("In de regio waren er in 2021 bijna 10.000 jongeren zonder werk of opleiding.", "NEET-jongeren")
+    wajong = assistant.analyzer.analyze("Hoeveel wajongers zitten er in het GWU?")
+    neet = assistant.analyzer.analyze("Hoeveel NEET-jongeren zijn er in de regio?")
+    assert not assistant._supports_figure(whole, wajong)
+    assert assistant._supports_figure(group, wajong)
+    assert assistant._supports_figure(compound, neet)
+
+
 def test_a_figure_of_another_month_does_not_answer_a_month_question(assistant: Assistant) -> None:
     """A month with its year is a period like a quarter: June's figure does not answer September
     (the sources run to June 2025), a follow-up's own month replaces the earlier turn's."""
