@@ -8,7 +8,6 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 
@@ -25,14 +24,13 @@ from assistant.compose import (
     select_short,
     split_units,
 )
-from assistant.features import UNIT_FEATURES, question_row, split_compounds, unit_matrix
+from assistant.features import UNIT_FEATURES, question_row, split_compounds, text_terms, unit_matrix
 from assistant.linear import AnswerModels
 from assistant.question import MONTH_NAMES, PERIOD_STEMS, Intent, QuestionAnalysis, QuestionAnalyzer
 from assistant.retrieve import Filters, HybridRetriever, Passage
 from assistant.calculate import compute, wanted_operations
 from assistant.types import Answer, Citation, Figure, HistoryTurn, TableCitation
 from ingest import terms
-from ingest.lexical import tokenize
 from ingest.embed import get_embedder
 from ingest.numbers import find_quantities
 from ingest.places import PlaceTable
@@ -539,11 +537,8 @@ class Assistant:
     def _names_counted(unit: Unit, counted: list[str]) -> bool:
         """The sentence or its section heading names what is counted, also as part of a compound
         ('jongeren' in 'NEET-jongeren', 'banen' for 'werknemersbanen')."""
-        words = unit.terms | _heading_terms(unit.passage.section_path)
-        return any(
-            has_term(term, words) or any(min(len(term), len(w)) >= 4 and (w.endswith(term) or term.endswith(w) or w.startswith(term)) for w in words)
-            for term in counted
-        )
+        words = unit.terms | text_terms(unit.passage.section_path)
+        return any(has_term(term, words) or any(_compound_part(term, w) for w in words) for term in counted)
 
     def _nearest(self, candidates: list[Unit], reason: str, analysis: QuestionAnalysis) -> Unit | None:
         """For a figure, period or topic the sources do not give: the sentence closest to the
@@ -677,9 +672,9 @@ class Assistant:
                       refused=False, citations=citations, figures=figures)
 
 
-@lru_cache(maxsize=4096)
-def _heading_terms(path: str) -> frozenset[str]:
-    return frozenset(tokenize(path))
+def _compound_part(term: str, word: str) -> bool:
+    """One word is the head or the first part of the other ('jonger' / 'neetjonger', 'werknemersbaan' / 'baan')."""
+    return min(len(term), len(word)) >= 4 and (word.endswith(term) or term.endswith(word) or word.startswith(term))
 
 
 def _has_unit(text: str, unit: str) -> bool:

@@ -333,9 +333,10 @@ COUNTED = re.compile(
     r"((?:van|onder)\s+)?(?:de\s+|het\s+|alle\s+|een\s+)?((?:[^\W_][\w’'-]*\s*){1,3})",
     re.IGNORECASE,
 )
+# Words after "hoeveel" that end what is counted (besides stop words): "hoeveel daarvan ...",
+# "hoeveel hoger ligt ...".
+NOT_COUNTED = frozenset({"daarvan", "hiervan", "ervan", "waarvan", "hoger", "lager", "groter", "kleiner", "minder", "vaker"})
 # Counted words that say nothing of what is counted ("hoeveel mensen werken in de zorg").
-NOT_COUNTED = frozenset({"er", "zijn", "is", "waren", "was", "daarvan", "hiervan", "ervan", "waarvan",
-                         "hoger", "lager", "groter", "kleiner", "meer", "minder", "vaker"})
 BARE_COUNTS = frozenset(tokenize("mensen personen inwoners procent keer deel aantal totaal geld bedrag euro"))
 
 
