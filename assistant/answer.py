@@ -24,7 +24,7 @@ from assistant.compose import (
     select_short,
     split_units,
 )
-from assistant.features import UNIT_FEATURES, question_row, split_compounds, text_terms, unit_matrix
+from assistant.features import UNIT_FEATURES, YEARLESS_NUMBER, question_row, split_compounds, text_terms, unit_matrix
 from assistant.linear import AnswerModels
 from assistant.question import MONTH_NAMES, PERIOD_STEMS, Intent, QuestionAnalysis, QuestionAnalyzer
 from assistant.retrieve import Filters, HybridRetriever, Passage
@@ -644,7 +644,9 @@ class Assistant:
             if unit.passage.source_id not in introduced:
                 cited = " ".join(c.text for c in citations if c.source_id == unit.passage.source_id)
                 entry = self.entries.get(unit.passage.source_id)
-                text = prompts.introduce(entry, unit.passage, cited, text)
+                # the period dates figures: a source whose sentences here give none is named without it
+                figures_here = any(YEARLESS_NUMBER.search(u.text) for u in chosen if u.passage.source_id == unit.passage.source_id)
+                text = prompts.introduce(entry, unit.passage, cited, text, with_period=figures_here or bool(figures))
                 introduced.add(unit.passage.source_id)
             parts.append(prompts.with_marker(text, n, bullet=unit.kind == "bullet"))
         answer_text = ""

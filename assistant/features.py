@@ -24,6 +24,11 @@ NUMBER = re.compile(r"(?<![\w.,])[-+]?\d+(?:[.,]\d+)*(?:\s?%)?")
 YEARLESS_NUMBER = re.compile(r"(?<![\w.,])(?!(?:19|20)\d\d\b)\d+(?:[.,]\d+)*")
 COUNT_WORDS = re.compile(r"\bhoeveel\b|\baantal\b|\bmet hoeveel\b", re.IGNORECASE)
 PLAIN_COUNT = re.compile(r"(?<![\w.,])(?!(?:19|20)\d\d\b)\d+(?:[.,]\d+)*(?!\s?%|[.,]?\d|\s?procent)")
+# A number that names a thing rather than counts it: 'beroepsniveau 2', 'box 3.1', 'mbo-4', 'afbeelding 3.3'.
+LABEL_NUMBER = re.compile(
+    r"\b(?:beroeps)?(?:niveau|box|afbeelding|figuur|tabel|hoofdstuk|paragraaf|bijlage|fase|stap|mbo|hbo|wo)[- ]?\d+(?:\.\d+)*",
+    re.IGNORECASE,
+)
 QUARTER_WORDS = {1: "eerste kwartaal", 2: "tweede kwartaal", 3: "derde kwartaal", 4: "vierde kwartaal"}
 FIGURE_INTENTS = (Intent.figure, Intent.trend, Intent.comparison)
 EXPLAIN_INTENTS = (Intent.procedure, Intent.advice, Intent.definition, Intent.general)
@@ -82,11 +87,18 @@ def text_terms(text: str) -> frozenset[str]:
 
 
 @lru_cache(maxsize=32768)
+def bigrams(text: str) -> frozenset[tuple[str, str]]:
+    """Adjacent stems of a text (stop words left out), once per text."""
+    stems = tokenize(text)
+    return frozenset(zip(stems, stems[1:]))
+
+
+@lru_cache(maxsize=32768)
 def _text_facts(text: str) -> tuple[str, bool, bool, float, float, bool]:
     """What `unit_matrix` reads of a sentence without the question, once per sentence text:
-    lowered text, a yearless number, a lead-in, log words, anaphoric, a plain count."""
+    lowered text, a yearless number, a lead-in, log words, anaphoric, a plain count (not a label's number)."""
     return (text.lower(), bool(YEARLESS_NUMBER.search(text)), text.rstrip().endswith(":"), math.log1p(len(text.split())),
-            float(bool(ANAPHORA.match(text))), bool(PLAIN_COUNT.search(text)))
+            float(bool(ANAPHORA.match(text))), bool(PLAIN_COUNT.search(LABEL_NUMBER.sub(" ", text))))
 
 
 def _inv(rank: int | None) -> float:

@@ -40,8 +40,8 @@ FALSE_REFUSAL_COST = 2.0  # a wrong "niet gevonden" costs an adviser more than a
 # At most two sentences after the lead (DESIGN: "then at most two sentences that add what was
 # asked"); how close to the lead they must score and the word cap are chosen on training folds.
 COMPOSITION_GRID = [
-    {"extra_ratio": ratio, "max_extra": 2.0, "max_words": words}
-    for ratio in (0.5, 0.75) for words in (70.0, 90.0, 160.0)
+    {"extra_ratio": ratio, "max_extra": 2.0, "max_words": words, "follow_anaphora": follow}
+    for ratio in (0.5, 0.75) for words in (70.0, 90.0, 160.0) for follow in (0.0, 1.0)
 ]
 # A tie-break only: within the median-words limit (DESIGN) the settings that answer the most
 # facts win. At 0.004 (0.1 facts ~ 25 words) the training folds traded facts for brevity well under

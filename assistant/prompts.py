@@ -66,10 +66,6 @@ def refusal_text(reason: str, entries: Iterable[SourceEntry], context: str = "")
     return f"{reason}{context} De goedgekeurde bronnen gaan over: {coverage_summary(entries)}."
 
 
-def short_publisher(publisher: str) -> str:
-    return publisher.split(" (")[0].strip()
-
-
 def _numbers(text: str) -> set[str]:
     """Whole numbers as written ('1.1', '2025', '9.500'): a title's '1.1' is not traced by a '1'."""
     return set(re.findall(r"\d+(?:[.,]\d+)*", text))
@@ -80,14 +76,34 @@ def short_title(title: str) -> str:
     return re.split(r":\s|,\s", title, maxsplit=1)[0].strip()
 
 
-def source_label(entry: SourceEntry | None, passage: Passage, cited_text: str) -> str:
-    """'Regio in Beeld 2025-2026 Amersfoort (UWV), cijfers tot en met ...' with only traceable numbers."""
+def short_publisher(publisher: str, aliases: Iterable[str] = ()) -> str:
+    """'UWV (met Gemeente Amersfoort)' -> 'UWV'; a long name the registry also gives as an acronym
+    ('Ministerie van Sociale Zaken en Werkgelegenheid', alias 'SZW') -> the acronym: the label is
+    in every answer and the full name is one click away in the sources panel."""
+    name = publisher.split(" (")[0].strip()
+    if len(name.split()) <= 2:
+        return name
+    initials = "".join(w[0] for w in re.split(r"[\s-]+", name) if w[:1].isupper())
+    for alias in aliases:
+        if 2 <= len(alias) <= 6 and alias.isupper() and alias.isalpha() and _in_order(alias, initials):
+            return alias
+    return name
+
+
+def _in_order(letters: str, initials: str) -> bool:
+    rest = iter(initials)
+    return all(letter in rest for letter in letters)
+
+
+def source_label(entry: SourceEntry | None, passage: Passage, cited_text: str, with_period: bool = True) -> str:
+    """'Regio in Beeld Amersfoort (UWV), cijfers tot en met ...' with only traceable numbers; the
+    period only when the answer gives this source's figures (`with_period`)."""
     title = short_title(passage.title)
     if not _numbers(title) <= _numbers(cited_text):
         title = _without_digits(title)
-    label = f"{title} ({short_publisher(passage.publisher)})"
+    label = f"{title} ({short_publisher(passage.publisher, entry.aliases if entry else ())})"
     period = entry.period.split(";")[0].strip() if entry and entry.period else ""
-    if period and _numbers(period) and _numbers(period) <= _numbers(cited_text) and period not in title:
+    if with_period and period and _numbers(period) and _numbers(period) <= _numbers(cited_text) and period not in title:
         label += f", {period}"
     return label
 
@@ -101,9 +117,9 @@ SENTENCE_STARTERS = {
 }
 
 
-def introduce(entry: SourceEntry | None, passage: Passage, cited_text: str, sentence: str) -> str:
+def introduce(entry: SourceEntry | None, passage: Passage, cited_text: str, sentence: str, with_period: bool = True) -> str:
     """The first sentence from a source names it (and its period): 'Volgens X: ...'."""
-    label = source_label(entry, passage, cited_text)
+    label = source_label(entry, passage, cited_text, with_period)
     body = sentence.lstrip("• ").strip()
     first = body.split(" ", 1)[0]
     if first.lower() in SENTENCE_STARTERS and first[:1].isupper() and first[1:].islower():
