@@ -69,7 +69,8 @@ def _spans(text: str, section: str) -> tuple[tuple[int, str, str, frozenset[str]
     return tuple(spans)
 
 
-FOOTNOTE_MARK = re.compile(r"(?<=[^\W\d_]{2})([.!?])\d{1,3}(?=\s+[A-Z]|\s*$)")
+# after a word or a percentage ("79%.2"): a percentage never continues with ".2"
+FOOTNOTE_MARK = re.compile(r"(?<=[^\W\d_]{2}|\d%)([.!?])\d{1,3}(?=\s+[A-Z]|\s*$)")
 KEY_FIGURE = re.compile(r"^[A-Z][^\W\d_]+(?: [^\W\d_]+){0,4}: [-+−]?(?:€ ?)?\d[\d.,]*%?\.$")
 POINTER = re.compile(r"^(?:Lees|Kijk|Bekijk|Zie|Meer informatie|Klik)\b", re.IGNORECASE)
 

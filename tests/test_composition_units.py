@@ -96,3 +96,11 @@ def test_the_completing_sentence_needs_a_number_and_room() -> None:
     no_number = [STATEMENT[0], STATEMENT[2]]
     assert _chosen(params, no_number) == no_number[:1]
     assert _chosen({**params, "max_words": 15.0}) == STATEMENT[:1]
+
+
+def test_a_footnote_number_glued_after_a_sentence_is_removed() -> None:
+    from assistant.compose import readable
+
+    assert readable("Bij de bol-studenten met diploma was dit 79%.2") == "Bij de bol-studenten met diploma was dit 79%."
+    assert readable("De groei was groot in augustus.28 Deze groei") == "De groei was groot in augustus. Deze groei"
+    assert readable("Het aandeel steeg tot 3,5. Daarna") == "Het aandeel steeg tot 3,5. Daarna"  # a decimal stays
