@@ -87,13 +87,6 @@ def text_terms(text: str) -> frozenset[str]:
 
 
 @lru_cache(maxsize=32768)
-def bigrams(text: str) -> frozenset[tuple[str, str]]:
-    """Adjacent stems of a text (stop words left out), once per text."""
-    stems = tokenize(text)
-    return frozenset(zip(stems, stems[1:]))
-
-
-@lru_cache(maxsize=32768)
 def _text_facts(text: str) -> tuple[str, bool, bool, float, float, bool]:
     """What `unit_matrix` reads of a sentence without the question, once per sentence text:
     lowered text, a yearless number, a lead-in, log words, anaphoric, a plain count (not a label's number)."""
