@@ -349,7 +349,7 @@ def select_short(
     return _with_lists(chosen, units, quality, follow_lead=lead if lists else None)
 
 
-ANAPHORA = re.compile(r"^(?:Daarmee|Dit|Deze|Dat|Daardoor|Hierdoor|Hiermee|Daarnaast|Daarbij|Zij|Ze|Het gaat|Ook|Bovendien|Daarom|Toch)\b")
+ANAPHORA = re.compile(r"^(?:Daarmee|Dit|Deze|Dat|Daardoor|Hierdoor|Hiermee|Daarnaast|Daarbij|Zij|Ze|Het gaat|Ook|Bovendien|Daarom|Toch|Daarna|Vervolgens|Hierbij|Denk hierbij|Desondanks|Wel)\b")
 
 
 EXPLAINING = (Intent.procedure, Intent.advice, Intent.definition, Intent.general)

@@ -104,3 +104,13 @@ def test_a_footnote_number_glued_after_a_sentence_is_removed() -> None:
     assert readable("Bij de bol-studenten met diploma was dit 79%.2") == "Bij de bol-studenten met diploma was dit 79%."
     assert readable("De groei was groot in augustus.28 Deze groei") == "De groei was groot in augustus. Deze groei"
     assert readable("Het aandeel steeg tot 3,5. Daarna") == "Het aandeel steeg tot 3,5. Daarna"  # a decimal stays
+
+
+def test_a_sentence_that_continues_in_time_brings_the_one_before_it() -> None:
+    texts = ["In 2022 stonden er 10.500 vacatures open.", "Daarna trad een lichte daling op naar 9.400 vacatures."]
+    passage = _passage(" ".join(texts))
+    units = [_unit(texts[0], 0, passage, 0.1), _unit(texts[1], 1, passage, 0.9)]
+    quality = SentenceQuality(Counter({w: 3 for s in texts for w in re.findall(r"[^\W\d_]+", s.lower())}))
+    params = {"extra_ratio": 0.75, "max_extra": 2.0, "max_words": 90.0}
+    chosen = select_short(units, units, _analysis("Hoeveel vacatures stonden er open?"), quality, params)
+    assert [u.text for u in chosen] == [texts[1], texts[0]]  # composed in document order later
