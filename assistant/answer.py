@@ -24,7 +24,7 @@ from assistant.compose import (
     select_short,
     split_units,
 )
-from assistant.features import UNIT_FEATURES, YEARLESS_NUMBER, question_row, split_compounds, text_terms, unit_matrix
+from assistant.features import REFERENCE, UNIT_FEATURES, YEARLESS_NUMBER, question_row, split_compounds, text_terms, unit_matrix
 from assistant.linear import AnswerModels
 from assistant.question import MONTH_NAMES, PERIOD_STEMS, Intent, QuestionAnalysis, QuestionAnalyzer
 from assistant.retrieve import Filters, HybridRetriever, Passage
@@ -57,10 +57,6 @@ FREQUENCY = re.compile(
     r"|(?:per|elk|elke|ieder|iedere|eens per) (?:dag|week|maand|kwartaal|jaar|half jaar))\b",  # "twee keer per jaar": 'keer' counts already
     re.IGNORECASE)
 PLAIN_NUMBER = re.compile(r"(?<![\w.,])(?!(?:19|20)\d\d\b)\d+(?:[.,]\d+)*")
-# "(zie afbeelding 4.3)", "paragraaf 3.1", "p. 12": a pointer into the report, not a figure.
-REFERENCE = re.compile(
-    r"\b(?:afbeelding|afb|figuur|fig|tabel|grafiek|paragraaf|par|hoofdstuk|bijlage|pagina|blz|p)\.?\s+\d+(?:[.,]\d+)*",
-    re.IGNORECASE)
 
 
 def _quarter_named(text: str, quarter: int) -> bool:

@@ -24,11 +24,13 @@ NUMBER = re.compile(r"(?<![\w.,])[-+]?\d+(?:[.,]\d+)*(?:\s?%)?")
 YEARLESS_NUMBER = re.compile(r"(?<![\w.,])(?!(?:19|20)\d\d\b)\d+(?:[.,]\d+)*")
 COUNT_WORDS = re.compile(r"\bhoeveel\b|\baantal\b|\bmet hoeveel\b", re.IGNORECASE)
 PLAIN_COUNT = re.compile(r"(?<![\w.,])(?!(?:19|20)\d\d\b)\d+(?:[.,]\d+)*(?!\s?%|[.,]?\d|\s?procent)")
-# A number that names a thing rather than counts it: 'beroepsniveau 2', 'box 3.1', 'mbo-4', 'afbeelding 3.3'.
+# "(zie afbeelding 4.3)", "paragraaf 3.1", "p. 12": a pointer into the report, not a figure.
+REFERENCE = re.compile(
+    r"\b(?:afbeelding|afb|figuur|fig|tabel|grafiek|paragraaf|par|hoofdstuk|bijlage|pagina|blz|p)\.?\s+\d+(?:[.,]\d+)*",
+    re.IGNORECASE)
+# A number that names a thing rather than counts it: a pointer, or 'beroepsniveau 2', 'box 3.1', 'mbo-4'.
 LABEL_NUMBER = re.compile(
-    r"\b(?:beroeps)?(?:niveau|box|afbeelding|figuur|tabel|hoofdstuk|paragraaf|bijlage|fase|stap|mbo|hbo|wo)[- ]?\d+(?:\.\d+)*",
-    re.IGNORECASE,
-)
+    REFERENCE.pattern + r"|\b(?:beroeps)?(?:niveau|box|fase|stap|mbo|hbo|wo)[- ]?\d+(?:\.\d+)*", re.IGNORECASE)
 QUARTER_WORDS = {1: "eerste kwartaal", 2: "tweede kwartaal", 3: "derde kwartaal", 4: "vierde kwartaal"}
 FIGURE_INTENTS = (Intent.figure, Intent.trend, Intent.comparison)
 EXPLAIN_INTENTS = (Intent.procedure, Intent.advice, Intent.definition, Intent.general)
